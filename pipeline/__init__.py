@@ -1,0 +1,1 @@
+"""The data pipeline: sources, ingest, process, AWS stores and Lambda entry points."""

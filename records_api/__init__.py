@@ -1,0 +1,1 @@
+"""DRF endpoints and the server-rendered dashboard views."""

@@ -1,0 +1,1 @@
+"""TWL Pipeline Django project: settings, URLs and WSGI entry point."""

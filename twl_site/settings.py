@@ -1,0 +1,131 @@
+"""Django settings, read from the environment (12-factor) with safe local defaults.
+
+Every variable is listed in ``.env.example`` and the README's configuration table.
+In Lambda (``AWS_LAMBDA_FUNCTION_NAME`` is set) DEBUG defaults to off; with DEBUG off
+a missing ``DJANGO_SECRET_KEY`` stops start-up with a clear message.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from django.core.exceptions import ImproperlyConfigured
+
+from twl_site.env import env_bool, env_int, env_list, env_str
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VERSION = "0.1.0"
+
+IN_LAMBDA = bool(env_str("AWS_LAMBDA_FUNCTION_NAME"))
+DEBUG = env_bool("DJANGO_DEBUG", default=not IN_LAMBDA)
+
+SECRET_KEY = env_str("DJANGO_SECRET_KEY")
+if not SECRET_KEY:
+    if not DEBUG:
+        raise ImproperlyConfigured(
+            "DJANGO_SECRET_KEY is not set. It is required when DEBUG is off "
+            "(production). Set it in the environment, e.g. in zappa_settings.json "
+            "'environment_variables' or an AWS secret."
+        )
+    SECRET_KEY = "insecure-local-development-key-do-not-use-in-production"
+
+ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]", "testserver"])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "pipeline",
+    "records_api",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "twl_site.urls"
+WSGI_APPLICATION = "twl_site.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASES = {
+    "default": {
+        "ENGINE": "django.db.backends.sqlite3",
+        "NAME": env_str("TWL_SQLITE_PATH", str(BASE_DIR / "db.sqlite3")),
+    }
+}
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+
+REST_FRAMEWORK = {
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
+    "UNAUTHENTICATED_USER": None,
+}
+
+# --- The pipeline ---------------------------------------------------------------
+# Resource names follow twl-pipeline-<role>-<stage>; each can be overridden.
+TWL_STAGE = env_str("TWL_STAGE", "local")
+TWL_RAW_BUCKET = env_str("TWL_RAW_BUCKET", f"twl-pipeline-raw-data-{TWL_STAGE}")
+TWL_QUEUE_NAME = env_str("TWL_QUEUE_NAME", f"twl-pipeline-ingestion-queue-{TWL_STAGE}")
+TWL_DLQ_NAME = env_str("TWL_DLQ_NAME", f"{TWL_QUEUE_NAME}-dlq")
+TWL_CURATED_TABLE = env_str("TWL_CURATED_TABLE", f"twl-pipeline-curated-{TWL_STAGE}")
+TWL_LEDGER_TABLE = env_str("TWL_LEDGER_TABLE", f"twl-pipeline-ledger-{TWL_STAGE}")
+
+# AWS: one endpoint setting points every client at an emulator (moto) when set.
+AWS_ENDPOINT_URL = env_str("AWS_ENDPOINT_URL") or None
+AWS_REGION = env_str("AWS_REGION", env_str("AWS_DEFAULT_REGION", "us-east-1"))
+
+# Processing function's timeout (seconds); the queue's visibility timeout is 6x it.
+TWL_WORKER_TIMEOUT_SECONDS = env_int("TWL_WORKER_TIMEOUT_SECONDS", 60)
+TWL_MAX_RECEIVE_COUNT = 3
+
+# Sources: the real public APIs by default.
+TWL_JSONPLACEHOLDER_BASE_URL = env_str(
+    "TWL_JSONPLACEHOLDER_BASE_URL", "https://jsonplaceholder.typicode.com"
+)
+TWL_RANDOMUSER_BASE_URL = env_str("TWL_RANDOMUSER_BASE_URL", "https://randomuser.me")
+TWL_RANDOMUSER_RESULTS = env_int("TWL_RANDOMUSER_RESULTS", 25)
+TWL_ENABLED_SOURCES = env_list("TWL_ENABLED_SOURCES", ["jsonplaceholder", "randomuser"])
+TWL_HTTP_CONNECT_TIMEOUT = float(env_str("TWL_HTTP_CONNECT_TIMEOUT", "3.05"))
+TWL_HTTP_READ_TIMEOUT = float(env_str("TWL_HTTP_READ_TIMEOUT", "15"))
+TWL_HTTP_RETRIES = env_int("TWL_HTTP_RETRIES", 3)
+# Longest Retry-After the fetcher honours; keeps a 5-minute job failing fast.
+TWL_HTTP_RETRY_AFTER_MAX = env_int("TWL_HTTP_RETRY_AFTER_MAX", 10)
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env_str("TWL_LOG_LEVEL", "INFO")},
+    "loggers": {"botocore": {"level": "WARNING"}, "urllib3": {"level": "WARNING"}},
+}

@@ -1,0 +1,11 @@
+"""URL configuration: dashboard, API and the Django admin."""
+
+from django.contrib import admin
+from django.urls import path
+
+from records_api import views
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("admin/", admin.site.urls),
+]
