@@ -33,6 +33,7 @@ class PipelineConfig:
     http_read_timeout: float
     http_retries: int
     http_retry_after_max: int
+    s3_require_tls: bool = True
     version: str = field(default="0.0.0")
 
     @property
@@ -63,5 +64,6 @@ def get_config() -> PipelineConfig:
         http_read_timeout=s.TWL_HTTP_READ_TIMEOUT,
         http_retries=s.TWL_HTTP_RETRIES,
         http_retry_after_max=s.TWL_HTTP_RETRY_AFTER_MAX,
+        s3_require_tls=s.TWL_S3_REQUIRE_TLS,
         version=s.VERSION,
     )

@@ -35,6 +35,9 @@ def config(settings) -> PipelineConfig:
     settings.TWL_JSONPLACEHOLDER_BASE_URL = "https://jsonplaceholder.test"
     settings.TWL_RANDOMUSER_BASE_URL = "https://randomuser.test"
     settings.TWL_HTTP_RETRY_AFTER_MAX = 1
+    # moto ignores policy conditions, so a TLS-only policy would deny every request;
+    # provisioning tests switch it back on to check the policy itself.
+    settings.TWL_S3_REQUIRE_TLS = False
     return get_config()
 
 

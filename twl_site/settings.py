@@ -102,6 +102,11 @@ TWL_LEDGER_TABLE = env_str("TWL_LEDGER_TABLE", f"twl-pipeline-ledger-{TWL_STAGE}
 
 # AWS: one endpoint setting points every client at an emulator (moto) when set.
 AWS_ENDPOINT_URL = env_str("AWS_ENDPOINT_URL") or None
+# The raw bucket's policy denies non-TLS requests. An emulator on plain http:// cannot
+# pass that test (and moto ignores policy conditions), so the default follows the scheme.
+TWL_S3_REQUIRE_TLS = env_bool(
+    "TWL_S3_REQUIRE_TLS", default=not (AWS_ENDPOINT_URL or "").startswith("http://")
+)
 AWS_REGION = env_str("AWS_REGION", env_str("AWS_DEFAULT_REGION", "us-east-1"))
 
 # Processing function's timeout (seconds); the queue's visibility timeout is 6x it.

@@ -1,0 +1,239 @@
+"""The curated DynamoDB table: idempotent, change-detecting batched upsert, and reads.
+
+Upsert semantics (DESIGN.md): a new id is inserted at version 1; the same id with the
+same fingerprint is not written at all; a new fingerprint updates it to version + 1.
+Captures are ordered by (captured_at, fingerprint): an older capture arriving late
+never overwrites a newer one, so redelivery in any order converges on one state.
+
+Writes go through TransactWriteItems with conditions on the version read, so
+concurrent workers cannot lose an update or count one twice; a conflict re-reads
+and re-plans that chunk. Per 100 records: one BatchGetItem and one transaction.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from pipeline import aws
+from pipeline.config import PipelineConfig
+from pipeline.constants import BATCH_GET_LIMIT, CURATED_PK, TRANSACT_LIMIT
+from pipeline.dynamo import error_code, from_item, to_item
+from pipeline.errors import PipelineError
+
+log = logging.getLogger(__name__)
+
+_STATE_ATTRIBUTES = ("id", "fingerprint", "version", "captured_at", "first_seen_at")
+_RETRYABLE_CANCEL_CODES = {"ConditionalCheckFailed", "TransactionConflict"}
+MAX_PLAN_ATTEMPTS = 5
+
+
+@dataclass(frozen=True)
+class CuratedRecord:
+    """A record ready to upsert: identity, ordering, and the attributes to store."""
+
+    id: str
+    fingerprint: str
+    captured_at: str
+    attributes: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class StoredState:
+    """The part of a stored record the upsert decides on."""
+
+    fingerprint: str
+    version: int
+    captured_at: str
+    first_seen_at: str
+
+
+@dataclass
+class UpsertCounts:
+    """What an upsert did, record by record."""
+
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    stale: int = 0
+
+    def add(self, other: UpsertCounts) -> None:
+        self.inserted += other.inserted
+        self.updated += other.updated
+        self.unchanged += other.unchanged
+        self.stale += other.stale
+
+
+@dataclass
+class Plan:
+    """The writes one chunk needs, and how each record was classified."""
+
+    writes: list[dict[str, Any]] = field(default_factory=list)
+    counts: UpsertCounts = field(default_factory=UpsertCounts)
+
+
+class UpsertConflict(PipelineError):
+    """A chunk kept conflicting with concurrent writers; the message will be retried."""
+
+
+def fingerprint(item: Any) -> str:
+    """sha256 of the item's canonical JSON (sorted keys, no spaces, UTF-8).
+
+    Exact decimals (how payloads are parsed) are written as JSON numbers.
+    """
+    canonical = json.dumps(
+        item, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=float
+    )
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def plan_upserts(
+    records: Sequence[CuratedRecord], current: dict[str, StoredState], table: str
+) -> Plan:
+    """Decide, without I/O, which records to insert, update or leave alone."""
+    plan = Plan()
+    for record in records:
+        state = current.get(record.id)
+        if state is None:
+            plan.writes.append(_insert(record, table))
+            plan.counts.inserted += 1
+        elif state.fingerprint == record.fingerprint:
+            plan.counts.unchanged += 1
+        elif (record.captured_at, record.fingerprint) < (state.captured_at, state.fingerprint):
+            plan.counts.stale += 1
+        else:
+            plan.writes.append(_update(record, state, table))
+            plan.counts.updated += 1
+    return plan
+
+
+def _insert(record: CuratedRecord, table: str) -> dict[str, Any]:
+    item = record.attributes | _bookkeeping(record, version=1, first_seen_at=record.captured_at)
+    return {
+        "Put": {
+            "TableName": table,
+            "Item": to_item(item),
+            "ConditionExpression": "attribute_not_exists(#id)",
+            "ExpressionAttributeNames": {"#id": CURATED_PK},
+        }
+    }
+
+
+def _update(record: CuratedRecord, state: StoredState, table: str) -> dict[str, Any]:
+    item = record.attributes | _bookkeeping(
+        record, version=state.version + 1, first_seen_at=state.first_seen_at
+    )
+    return {
+        "Put": {
+            "TableName": table,
+            "Item": to_item(item),
+            "ConditionExpression": "#v = :v AND #fp = :fp",
+            "ExpressionAttributeNames": {"#v": "version", "#fp": "fingerprint"},
+            "ExpressionAttributeValues": {
+                ":v": {"N": str(state.version)},
+                ":fp": {"S": state.fingerprint},
+            },
+        }
+    }
+
+
+def _bookkeeping(record: CuratedRecord, *, version: int, first_seen_at: str) -> dict[str, Any]:
+    return {
+        CURATED_PK: record.id,
+        "fingerprint": record.fingerprint,
+        "captured_at": record.captured_at,
+        "version": version,
+        "first_seen_at": first_seen_at,
+    }
+
+
+def records_upsert(
+    records: Sequence[CuratedRecord], *, config: PipelineConfig, processed_at: str
+) -> UpsertCounts:
+    """Upsert records in chunks of 100: one batch read and at most one transaction each."""
+    totals = UpsertCounts()
+    stamped = [_with_processed_at(r, processed_at) for r in records]
+    for chunk in _chunks(stamped, min(TRANSACT_LIMIT, BATCH_GET_LIMIT)):
+        totals.add(_upsert_chunk(chunk, config))
+    return totals
+
+
+def _with_processed_at(record: CuratedRecord, processed_at: str) -> CuratedRecord:
+    attributes = record.attributes | {"processed_at": processed_at}
+    return CuratedRecord(record.id, record.fingerprint, record.captured_at, attributes)
+
+
+def _upsert_chunk(chunk: Sequence[CuratedRecord], config: PipelineConfig) -> UpsertCounts:
+    for attempt in range(1, MAX_PLAN_ATTEMPTS + 1):
+        current = states_get([r.id for r in chunk], config=config)
+        plan = plan_upserts(chunk, current, config.curated_table)
+        if not plan.writes:
+            return plan.counts
+        try:
+            aws.dynamodb(config).transact_write_items(TransactItems=plan.writes)
+            return plan.counts
+        except ClientError as exc:
+            if not _is_conflict(exc):
+                raise
+            log.info("upsert conflict on attempt %d; re-reading %d records", attempt, len(chunk))
+    raise UpsertConflict(f"{len(chunk)} records kept conflicting after {MAX_PLAN_ATTEMPTS} tries")
+
+
+def _is_conflict(exc: ClientError) -> bool:
+    if error_code(exc) == "TransactionConflictException":
+        return True
+    if error_code(exc) != "TransactionCanceledException":
+        return False
+    reasons = exc.response.get("CancellationReasons", [])
+    codes = {r.get("Code") for r in reasons} - {"None", None}
+    return bool(codes) and codes <= _RETRYABLE_CANCEL_CODES
+
+
+def states_get(ids: Iterable[str], *, config: PipelineConfig) -> dict[str, StoredState]:
+    """Fetch the stored state of up to 100 ids with BatchGetItem (retrying unprocessed keys)."""
+    keys = [{CURATED_PK: {"S": i}} for i in dict.fromkeys(ids)]
+    found: dict[str, StoredState] = {}
+    request = {
+        config.curated_table: {
+            "Keys": keys,
+            "ConsistentRead": True,
+            "ProjectionExpression": ", ".join(f"#a{i}" for i in range(len(_STATE_ATTRIBUTES))),
+            "ExpressionAttributeNames": {f"#a{i}": a for i, a in enumerate(_STATE_ATTRIBUTES)},
+        }
+    }
+    for round_ in range(1_000):
+        if not (keys and request):
+            break
+        if round_:
+            time.sleep(min(0.05 * 2**round_, 1.0))  # DynamoDB asks us to back off
+        reply = aws.dynamodb(config).batch_get_item(RequestItems=request)
+        for item in reply.get("Responses", {}).get(config.curated_table, []):
+            data = from_item(item)
+            found[data["id"]] = StoredState(
+                data["fingerprint"],
+                int(data["version"]),
+                data["captured_at"],
+                data["first_seen_at"],
+            )
+        request = reply.get("UnprocessedKeys") or {}
+    return found
+
+
+def record_get(record_id: str, *, config: PipelineConfig) -> dict[str, Any] | None:
+    """One whole curated record, or None."""
+    reply = aws.dynamodb(config).get_item(
+        TableName=config.curated_table, Key={CURATED_PK: {"S": record_id}}
+    )
+    return from_item(reply["Item"]) if "Item" in reply else None
+
+
+def _chunks(items: Sequence[CuratedRecord], size: int) -> Iterator[Sequence[CuratedRecord]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]

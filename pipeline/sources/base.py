@@ -1,0 +1,77 @@
+"""What every source module provides: how to fetch a type and curate one item."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from pipeline.config import PipelineConfig
+from pipeline.errors import InvalidItem
+
+
+@dataclass(frozen=True)
+class Request:
+    """One HTTP GET a source needs for a type."""
+
+    url: str
+    params: Mapping[str, str | int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Curated:
+    """One curated item before pipeline bookkeeping is added."""
+
+    natural_id: str
+    title: str
+    fields: dict[str, Any]
+
+
+class Source(Protocol):
+    """A public HTTP API the pipeline ingests."""
+
+    name: str
+    types: tuple[str, ...]
+
+    def request(self, type_: str, config: PipelineConfig) -> Request: ...
+
+    def items(self, type_: str, payload: Any) -> list[Any]: ...
+
+    def curate(self, type_: str, item: Any) -> Curated: ...
+
+
+def require(item: Mapping[str, Any], key: str, kind: type | tuple[type, ...]) -> Any:
+    """Return ``item[key]`` if present and of ``kind``, else raise InvalidItem."""
+    if key not in item or item[key] is None:
+        raise InvalidItem(f"missing field {key!r}")
+    value = item[key]
+    # bool is an int subclass; an id of True is not an id.
+    if isinstance(value, bool) and bool not in _as_tuple(kind):
+        raise InvalidItem(f"field {key!r} has type bool")
+    if not isinstance(value, kind):
+        raise InvalidItem(f"field {key!r} has type {type(value).__name__}")
+    return value
+
+
+def block(item: Mapping[str, Any], key: str) -> Mapping[str, Any]:
+    """Return a nested object, or an empty one when it is missing or not an object."""
+    value = item.get(key)
+    return value if isinstance(value, Mapping) else {}
+
+
+def text(value: Any) -> str | None:
+    """Render a scalar as text (numbers too); None and containers become None."""
+    if value is None or isinstance(value, (dict, list)):
+        return None
+    return str(value)
+
+
+def require_object(item: Any) -> Mapping[str, Any]:
+    """Every item must be a JSON object."""
+    if not isinstance(item, Mapping):
+        raise InvalidItem(f"item is a {type(item).__name__}, not an object")
+    return item
+
+
+def _as_tuple(kind: type | tuple[type, ...]) -> tuple[type, ...]:
+    return kind if isinstance(kind, tuple) else (kind,)

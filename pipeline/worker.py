@@ -1,0 +1,208 @@
+"""The queue consumer's logic: one SQS record, and a poller that feeds Lambda-shaped batches.
+
+In AWS the SQS event source mapping feeds ``handlers.process_sqs_event``. Locally (and
+for ``manage.py process``) ``poll_once`` does the same job: receive up to 10 messages,
+hand them to the same handler as a Lambda event, delete the ones that succeeded and
+leave the failed ones on the queue, where SQS's redrive policy dead-letters them after
+``maxReceiveCount`` receives.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from pipeline import aws, ledger
+from pipeline.config import PipelineConfig, get_config
+from pipeline.constants import SQS_BATCH_SIZE
+from pipeline.dynamo import iso, utc_now
+from pipeline.process import ProcessResult, process_message
+from pipeline.queue import message_parse, queue_url
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
+
+
+def handle_sqs_record(record: Any) -> dict[str, Any]:
+    """Process one Powertools SQSRecord; on failure remember why, then re-raise."""
+    try:
+        result: ProcessResult = process_message(message_parse(record.body))
+        return result.as_dict()
+    except Exception as exc:
+        _remember_failure(record, exc)
+        raise
+
+
+def _remember_failure(record: Any, exc: Exception) -> None:
+    reason = f"{type(exc).__name__}: {exc}"
+    log.warning("message %s failed: %s", record.message_id, reason)
+    try:
+        ledger.message_failure_put(
+            message_id=record.message_id,
+            reason=reason,
+            receive_count=int(record.attributes.approximate_receive_count or 0),
+            at=iso(utc_now()),
+            config=get_config(),
+        )
+    except Exception:  # noqa: BLE001 - the failure itself is what must be reported
+        log.exception("could not record the failure reason of %s", record.message_id)
+
+
+@dataclass
+class PollResult:
+    """One receive → handle → delete cycle."""
+
+    received: int = 0
+    succeeded: int = 0
+    failed: int = 0
+
+
+@dataclass
+class LocalContext:
+    """The slice of a Lambda context our handlers and Powertools read."""
+
+    function_name: str = "twl-pipeline-local-worker"
+    memory_limit_in_mb: int = 512
+    invoked_function_arn: str = "arn:aws:lambda:local:000000000000:function:twl-pipeline-local"
+    aws_request_id: str = ""
+    timeout_seconds: int = 60
+
+    def get_remaining_time_in_millis(self) -> int:
+        return self.timeout_seconds * 1000
+
+
+def lambda_event(messages: list[dict[str, Any]], *, queue_arn: str, region: str) -> dict[str, Any]:
+    """Shape received SQS messages as the event Lambda's SQS event source sends."""
+    return {
+        "Records": [
+            {
+                "messageId": m["MessageId"],
+                "receiptHandle": m["ReceiptHandle"],
+                "body": m["Body"],
+                "attributes": m.get("Attributes", {}),
+                "messageAttributes": _lambda_attributes(m.get("MessageAttributes", {})),
+                "md5OfBody": m.get("MD5OfBody", ""),
+                "eventSource": "aws:sqs",
+                "eventSourceARN": queue_arn,
+                "awsRegion": region,
+            }
+            for m in messages
+        ]
+    }
+
+
+def _lambda_attributes(attributes: dict[str, Any]) -> dict[str, Any]:
+    # Lambda spells message attribute keys in camelCase; ReceiveMessage in PascalCase.
+    return {
+        name: {"stringValue": a.get("StringValue"), "dataType": a.get("DataType", "String")}
+        for name, a in attributes.items()
+    }
+
+
+def poll_once(
+    handler: Handler,
+    *,
+    config: PipelineConfig | None = None,
+    wait_seconds: int = 1,
+    retry_delay_seconds: int | None = None,
+) -> PollResult:
+    """Receive one batch, run ``handler`` on it, delete successes.
+
+    ``retry_delay_seconds`` shortens the visibility of failed messages (local stack and
+    tests); None leaves them invisible for the queue's full visibility timeout, as Lambda.
+    """
+    cfg = config or get_config()
+    sqs, url = aws.sqs(cfg), queue_url(cfg)
+    reply = sqs.receive_message(
+        QueueUrl=url,
+        MaxNumberOfMessages=SQS_BATCH_SIZE,
+        WaitTimeSeconds=wait_seconds,
+        AttributeNames=["All"],
+        MessageAttributeNames=["All"],
+    )
+    messages = reply.get("Messages", [])
+    if not messages:
+        return PollResult()
+    failed_ids = _run_handler(handler, messages, cfg, url)
+    _settle(sqs, url, messages, failed_ids, retry_delay_seconds)
+    return PollResult(len(messages), len(messages) - len(failed_ids), len(failed_ids))
+
+
+def _run_handler(
+    handler: Handler, messages: list[dict[str, Any]], config: PipelineConfig, url: str
+) -> set[str]:
+    arn = _queue_arn(config, url)
+    event = lambda_event(messages, queue_arn=arn, region=config.aws_region)
+    try:
+        reply = handler(event, LocalContext(aws_request_id=str(uuid.uuid4())))
+    except Exception:
+        # A handler that raises fails the whole batch, exactly as in Lambda.
+        log.exception("handler raised; the whole batch of %d stays on the queue", len(messages))
+        return {m["MessageId"] for m in messages}
+    return {f["itemIdentifier"] for f in (reply or {}).get("batchItemFailures", [])}
+
+
+def _settle(
+    sqs: Any,
+    url: str,
+    messages: list[dict[str, Any]],
+    failed_ids: set[str],
+    retry_delay_seconds: int | None,
+) -> None:
+    done = [m for m in messages if m["MessageId"] not in failed_ids]
+    if done:
+        sqs.delete_message_batch(
+            QueueUrl=url,
+            Entries=[
+                {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done)
+            ],
+        )
+    failed = [m for m in messages if m["MessageId"] in failed_ids]
+    if failed and retry_delay_seconds is not None:
+        sqs.change_message_visibility_batch(
+            QueueUrl=url,
+            Entries=[
+                {
+                    "Id": str(i),
+                    "ReceiptHandle": m["ReceiptHandle"],
+                    "VisibilityTimeout": retry_delay_seconds,
+                }
+                for i, m in enumerate(failed)
+            ],
+        )
+
+
+_ARNS: dict[tuple[str | None, str], str] = {}
+
+
+def _queue_arn(config: PipelineConfig, url: str) -> str:
+    key = (config.aws_endpoint_url, url)
+    if key not in _ARNS:
+        attrs = aws.sqs(config).get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])
+        _ARNS[key] = attrs["Attributes"]["QueueArn"]
+    return _ARNS[key]
+
+
+def drain(
+    handler: Handler,
+    *,
+    config: PipelineConfig | None = None,
+    max_batches: int = 10_000,
+    retry_delay_seconds: int | None = None,
+) -> PollResult:
+    """Poll until a receive comes back empty; return the totals."""
+    totals = PollResult()
+    for _ in range(max_batches):
+        batch = poll_once(
+            handler, config=config, wait_seconds=0, retry_delay_seconds=retry_delay_seconds
+        )
+        if batch.received == 0:
+            break
+        totals.received += batch.received
+        totals.succeeded += batch.succeeded
+        totals.failed += batch.failed
+    return totals

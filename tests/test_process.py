@@ -1,0 +1,340 @@
+"""Processing: curation into DynamoDB, change-detecting upserts, partial batch failures."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from pipeline import aws, curated, raw_store
+from pipeline.curated import CuratedRecord, StoredState, plan_upserts, record_get
+from pipeline.dynamo import iso, utc_now
+from pipeline.errors import InvalidMessage
+from pipeline.handlers import process_sqs_event
+from pipeline.ingest import new_run_id
+from pipeline.process import process_message
+from pipeline.provision import provision
+from pipeline.queue import RawObjectMessage, message_build, message_parse
+from pipeline.worker import LocalContext, lambda_event
+from tests import factories
+
+pytestmark = pytest.mark.django_db
+SAMPLES = Path(__file__).parent / "samples"
+
+
+@pytest.fixture
+def stack(config, moto_aws):
+    provision(config=config)
+    return config
+
+
+def put_raw(
+    config, source: str, type_: str, payload, *, captured_at: str | None = None
+) -> RawObjectMessage:
+    """Store a payload as ingestion would, and return the message for it."""
+    body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+    moment = utc_now()
+    digest = raw_store.content_hash(body)
+    key = raw_store.raw_key(source=source, type_=type_, captured_at=moment, digest=digest)
+    raw_store.raw_object_put(key=key, body=body, metadata={}, config=config)
+    items = payload.get("results", []) if isinstance(payload, dict) else payload
+    return message_build(
+        source=source,
+        type_=type_,
+        bucket=config.raw_bucket,
+        key=key,
+        captured_at=captured_at or iso(moment),
+        digest=digest,
+        record_count=len(items) if isinstance(items, list) else 0,
+        run_id=new_run_id(moment),
+    )
+
+
+class CallCounter:
+    """Counts DynamoDB API calls made through the shared client."""
+
+    def __init__(self, client):
+        self.calls: Counter[str] = Counter()
+        client.meta.events.register("before-call.dynamodb.*", self._count)
+
+    def _count(self, model, **kwargs):
+        self.calls[model.name] += 1
+
+    @property
+    def writes(self) -> int:
+        names = ("PutItem", "UpdateItem", "TransactWriteItems", "BatchWriteItem", "DeleteItem")
+        return sum(self.calls[n] for n in names)
+
+
+def test_new_items_are_inserted_at_version_one_with_bookkeeping(stack):
+    message = put_raw(stack, "jsonplaceholder", "post", factories.posts(3))
+    result = process_message(message, config=stack)
+    assert (result.counts.inserted, result.counts.updated, result.rejected) == (3, 0, 0)
+    record = record_get("jsonplaceholder-post-2", config=stack)
+    assert record["version"] == 1
+    assert record["source"] == "jsonplaceholder" and record["type"] == "post"
+    assert record["title"] == "post 2"
+    assert record["data"]["user_id"] == 2
+    assert record["raw_s3_key"] == message.s3Key and record["raw_index"] == 1
+    assert record["first_seen_at"] == record["captured_at"]
+    assert record["run_id"] == message.runId
+    assert record["fingerprint"] == curated.fingerprint(factories.posts(3)[1])
+
+
+def test_same_fingerprint_means_no_write_at_all(stack):
+    process_message(put_raw(stack, "jsonplaceholder", "post", factories.posts(3)), config=stack)
+    counter = CallCounter(aws.dynamodb(stack))
+    again = put_raw(stack, "jsonplaceholder", "post", factories.posts(3))
+    result = process_message(again, config=stack)
+    assert result.counts.unchanged == 3
+    assert counter.writes == 0
+    assert record_get("jsonplaceholder-post-1", config=stack)["version"] == 1
+
+
+def test_changed_item_is_updated_to_the_next_version_keeping_first_seen(stack):
+    process_message(put_raw(stack, "jsonplaceholder", "post", factories.posts(2)), config=stack)
+    before = record_get("jsonplaceholder-post-1", config=stack)
+    changed = factories.posts(2)
+    changed[0]["title"] = "edited"
+    result = process_message(put_raw(stack, "jsonplaceholder", "post", changed), config=stack)
+    assert (result.counts.updated, result.counts.unchanged) == (1, 1)
+    after = record_get("jsonplaceholder-post-1", config=stack)
+    assert after["version"] == 2 and after["title"] == "edited"
+    assert after["first_seen_at"] == before["first_seen_at"]
+    assert after["captured_at"] > before["captured_at"]
+
+
+def test_redelivering_a_message_any_number_of_times_changes_nothing(stack):
+    message = put_raw(stack, "jsonplaceholder", "comment", factories.comments(5))
+    process_message(message, config=stack)
+    snapshot = record_get("jsonplaceholder-comment-3", config=stack)
+    counter = CallCounter(aws.dynamodb(stack))
+    for _ in range(3):
+        assert process_message(message, config=stack).counts.unchanged == 5
+    assert counter.writes == 0
+    assert record_get("jsonplaceholder-comment-3", config=stack) == snapshot
+
+
+def test_out_of_order_delivery_never_lets_an_older_capture_win(stack):
+    old = factories.posts(1, title="old")
+    new = factories.posts(1, title="new")
+    older = put_raw(stack, "jsonplaceholder", "post", old, captured_at="2026-11-01T00:00:00+00:00")
+    newer = put_raw(stack, "jsonplaceholder", "post", new, captured_at="2026-11-02T00:00:00+00:00")
+    process_message(newer, config=stack)
+    result = process_message(older, config=stack)
+    assert result.counts.stale == 1
+    record = record_get("jsonplaceholder-post-1", config=stack)
+    assert (record["title"], record["version"]) == ("new 1", 1)
+    for message in (older, newer, older):
+        process_message(message, config=stack)
+    assert record_get("jsonplaceholder-post-1", config=stack) == record
+
+
+def test_in_order_and_reversed_delivery_converge_on_the_newest_content(stack):
+    captures = [f"2026-11-0{d}T00:00:00+00:00" for d in (1, 2, 3)]
+    messages = [
+        put_raw(stack, "jsonplaceholder", "post", factories.posts(1, title=f"v{i}"), captured_at=c)
+        for i, c in enumerate(captures)
+    ]
+    for message in reversed(messages):
+        process_message(message, config=stack)
+    assert record_get("jsonplaceholder-post-1", config=stack)["title"] == "v2 1"
+
+
+def test_plan_classifies_without_io():
+    record = CuratedRecord("a", "fp2", "2026-11-02T00:00:00.000000Z", {"source": "s"})
+    same = {"a": StoredState("fp2", 4, "2026-11-01T00:00:00.000000Z", "x")}
+    newer = {"a": StoredState("fp1", 4, "2026-11-03T00:00:00.000000Z", "x")}
+    older = {"a": StoredState("fp1", 4, "2026-11-01T00:00:00.000000Z", "x")}
+    assert plan_upserts([record], {}, "t").counts.inserted == 1
+    assert plan_upserts([record], same, "t").counts.unchanged == 1
+    assert plan_upserts([record], newer, "t").counts.stale == 1
+    plan = plan_upserts([record], older, "t")
+    assert plan.counts.updated == 1
+    assert plan.writes[0]["Put"]["Item"]["version"] == {"N": "5"}
+
+
+def test_concurrent_writer_conflict_is_re_read_and_re_planned(stack, monkeypatch):
+    """A worker that loses a race re-reads and counts the other worker's insert as unchanged."""
+    message = put_raw(stack, "jsonplaceholder", "post", factories.posts(2))
+    real_states_get = curated.states_get
+    raced = {"done": False}
+
+    def states_then_race(ids, *, config):
+        states = real_states_get(ids, config=config)
+        if not raced["done"]:
+            raced["done"] = True
+            process_message(message, config=stack)  # the "other worker" inserts first
+        return states
+
+    monkeypatch.setattr(curated, "states_get", states_then_race)
+    result = process_message(message, config=stack)
+    assert (result.counts.inserted, result.counts.unchanged) == (0, 2)
+    assert record_get("jsonplaceholder-post-1", config=stack)["version"] == 1
+
+
+def test_invalid_item_is_rejected_with_its_reason_and_others_land(stack):
+    items = [*factories.posts(3), {"id": "x"}, "junk"]
+    result = process_message(put_raw(stack, "jsonplaceholder", "post", items), config=stack)
+    assert result.counts.inserted == 3
+    assert [(r.index, r.reason) for r in result.rejections] == [
+        (3, "field 'id' has type str"),
+        (4, "item is a str, not an object"),
+    ]
+
+
+def test_duplicate_id_in_one_payload_is_reported_not_written_twice(stack):
+    items = [*factories.posts(2), factories.posts(1, title="dupe")[0]]
+    result = process_message(put_raw(stack, "jsonplaceholder", "post", items), config=stack)
+    assert result.counts.inserted == 2
+    assert [r.index for r in result.rejections] == [2]
+
+
+def test_randomuser_people_are_stored_without_secrets(stack):
+    payload = factories.people(3)
+    result = process_message(put_raw(stack, "randomuser", "user", payload), config=stack)
+    assert result.counts.inserted == 3
+    uuid = payload["results"][0]["login"]["uuid"]
+    record = record_get(f"randomuser-user-{uuid}", config=stack)
+    stored = json.dumps(record, default=str)
+    for secret in ("hunter2", "RANDOMSALT", "200793-4412", "c8e1d7ab5b2e"):
+        assert secret not in stored
+
+
+@pytest.mark.parametrize(
+    ("tamper", "reason"),
+    [
+        (lambda m: m | {"s3Bucket": "someone-elses-bucket"}, "not this stage's raw bucket"),
+        (lambda m: m | {"s3Key": "raw/missing.json"}, "does not exist"),
+        (lambda m: m | {"hash": "0" * 64}, "does not match the message hash"),
+    ],
+)
+def test_message_pointing_nowhere_valid_is_invalid(stack, tamper, reason):
+    message = put_raw(stack, "jsonplaceholder", "post", factories.posts(1))
+    bad = RawObjectMessage(**tamper(message.__dict__))
+    with pytest.raises(InvalidMessage, match=reason):
+        process_message(bad, config=stack)
+
+
+def test_raw_object_that_is_an_error_body_is_invalid(stack):
+    message = put_raw(stack, "randomuser", "user", {"error": "Uh oh"})
+    with pytest.raises(InvalidMessage, match="Uh oh"):
+        process_message(message, config=stack)
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        ("not json", "not JSON"),
+        ("[1]", "not a JSON object"),
+        ('{"schemaVersion": 1}', "'source' is missing"),
+        (
+            json.dumps(
+                {
+                    "schemaVersion": 2,
+                    "source": "jsonplaceholder",
+                    "type": "post",
+                    "s3Bucket": "b",
+                    "s3Key": "k",
+                    "capturedAt": "2026-11-28T00:00:00Z",
+                    "hash": "h",
+                    "recordCount": 1,
+                    "runId": "r",
+                }
+            ),
+            "unsupported schemaVersion 2",
+        ),
+        (
+            json.dumps(
+                {
+                    "schemaVersion": 1,
+                    "source": "jsonplaceholder",
+                    "type": "todo",
+                    "s3Bucket": "b",
+                    "s3Key": "k",
+                    "capturedAt": "2026-11-28T00:00:00Z",
+                    "hash": "h",
+                    "recordCount": 1,
+                    "runId": "r",
+                }
+            ),
+            "unknown source/type",
+        ),
+        (
+            json.dumps(
+                {
+                    "schemaVersion": 1,
+                    "source": "jsonplaceholder",
+                    "type": "post",
+                    "s3Bucket": "b",
+                    "s3Key": "k",
+                    "capturedAt": "yesterday",
+                    "hash": "h",
+                    "recordCount": 1,
+                    "runId": "r",
+                }
+            ),
+            "not ISO 8601",
+        ),
+    ],
+)
+def test_message_contract_is_validated(body, reason):
+    with pytest.raises(InvalidMessage, match=reason):
+        message_parse(body)
+
+
+def test_sample_sqs_event_parses_into_a_message():
+    event = json.loads((SAMPLES / "sqs_event.json").read_text())
+    message = message_parse(event["Records"][0]["body"])
+    assert (message.source, message.type, message.recordCount) == ("jsonplaceholder", "post", 1)
+
+
+def _event_for(stack, bodies: list[str]) -> dict:
+    messages = [
+        {
+            "MessageId": f"m{i}",
+            "ReceiptHandle": f"r{i}",
+            "Body": body,
+            "Attributes": {"ApproximateReceiveCount": "1"},
+        }
+        for i, body in enumerate(bodies)
+    ]
+    return lambda_event(
+        messages, queue_arn="arn:aws:sqs:us-east-1:123456789012:q", region="us-east-1"
+    )
+
+
+def test_handler_names_only_the_failed_messages_in_batch_item_failures(stack):
+    good = put_raw(stack, "jsonplaceholder", "post", factories.posts(2)).to_json()
+    also_good = put_raw(stack, "jsonplaceholder", "user", factories.users(2)).to_json()
+    event = _event_for(stack, [good, "poison", also_good])
+    reply = process_sqs_event(event, LocalContext())
+    assert reply == {"batchItemFailures": [{"itemIdentifier": "m1"}]}
+    assert record_get("jsonplaceholder-user-2", config=stack)["version"] == 1
+
+
+def test_handler_records_why_a_message_failed(stack):
+    from pipeline.ledger import message_failure_get
+
+    process_sqs_event(_event_for(stack, ["poison"]), LocalContext())
+    failure = message_failure_get(message_id="m0", config=stack)
+    assert failure["reason"].startswith("InvalidMessage: body is not JSON")
+
+
+def test_handler_with_every_message_failing_still_returns_them_all(stack):
+    reply = process_sqs_event(_event_for(stack, ["x", "y"]), LocalContext())
+    assert sorted(f["itemIdentifier"] for f in reply["batchItemFailures"]) == ["m0", "m1"]
+
+
+def test_handler_with_no_records_does_nothing():
+    assert process_sqs_event({"Records": []}, None) == {"batchItemFailures": []}
+
+
+def test_a_thousand_new_records_cost_tens_of_dynamodb_calls(stack):
+    message = put_raw(stack, "jsonplaceholder", "comment", factories.comments(1000))
+    counter = CallCounter(aws.dynamodb(stack))
+    result = process_message(message, config=stack)
+    assert result.counts.inserted == 1000
+    assert counter.calls == {"BatchGetItem": 10, "TransactWriteItems": 10}
