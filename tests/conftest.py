@@ -19,6 +19,9 @@ from moto import mock_aws  # noqa: E402
 
 from pipeline import aws  # noqa: E402
 from pipeline.config import PipelineConfig, get_config  # noqa: E402
+from pipeline.local.emulator import install_moto_speedups  # noqa: E402
+
+install_moto_speedups()
 
 
 @pytest.fixture

@@ -1,0 +1,116 @@
+"""The embedded AWS: moto's threaded server on loopback, plus one emulator speed fix.
+
+moto 5.2's TransactWriteItems deep-copies the whole table once per item in the
+transaction, to be able to roll back; a 100-item transaction on a 5,000-record table
+then copies half a million items. ``install_moto_speedups`` makes moto keep the
+tables as they are and instead remember just the items the transaction touches,
+restoring those if it is cancelled. Same results, cost proportional to the
+transaction instead of the table. It changes only the emulator, never AWS code paths.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import logging
+import types
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+_INSTALLED = False
+
+
+def _share_tables_deepcopy(value: Any, memo: Any = None) -> Any:
+    from moto.dynamodb.models.table import Table
+
+    return value if isinstance(value, Table) else copy.deepcopy(value, memo)
+
+
+def _touched_keys(backend: Any, transact_items: list[dict[str, Any]]) -> list[tuple[str, dict]]:
+    keys = []
+    for entry in transact_items:
+        for op_type, op in entry.items():
+            table_name = op.get("TableName")
+            if table_name not in backend.tables:
+                continue
+            if op_type == "Put":
+                table = backend.tables[table_name]
+                key_attrs = [a for a in (table.hash_key_attr, table.range_key_attr) if a]
+                keys.append((table_name, {a: op["Item"][a] for a in key_attrs if a in op["Item"]}))
+            elif "Key" in op:
+                keys.append((table_name, op["Key"]))
+    return keys
+
+
+def _snapshot(backend: Any, keys: list[tuple[str, dict]]) -> list[tuple[str, dict, Any]]:
+    saved = []
+    for table_name, key in keys:
+        try:
+            item = backend.get_item(table_name, key)
+        except Exception:  # noqa: BLE001 - a malformed key fails inside moto, as before
+            continue
+        saved.append((table_name, key, item.to_json()["Attributes"] if item else None))
+    return saved
+
+
+def _restore(backend: Any, saved: list[tuple[str, dict, Any]]) -> None:
+    for table_name, key, attributes in reversed(saved):
+        if attributes is None:
+            if backend.get_item(table_name, key) is not None:
+                backend.delete_item(table_name, key)
+        else:
+            backend.put_item(table_name, attributes)
+
+
+def install_moto_speedups() -> None:
+    """Patch moto's DynamoDB transactions to roll back item by item (idempotent)."""
+    global _INSTALLED
+    if _INSTALLED:
+        return
+    from moto.dynamodb import models
+
+    original = models.DynamoDBBackend.transact_write_items
+    models.copy = types.SimpleNamespace(deepcopy=_share_tables_deepcopy, copy=copy.copy)
+
+    @functools.wraps(original)
+    def transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> None:
+        saved = _snapshot(self, _touched_keys(self, transact_items))
+        try:
+            original(self, transact_items)
+        except Exception:
+            _restore(self, saved)
+            raise
+
+    models.DynamoDBBackend.transact_write_items = transact_write_items
+    _INSTALLED = True
+
+
+class Emulator:
+    """moto's server on 127.0.0.1:<port>, started in a daemon thread."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 4566) -> None:
+        from moto.server import ThreadedMotoServer
+
+        install_moto_speedups()
+        self._server = ThreadedMotoServer(ip_address=host, port=port, verbose=False)
+        self.host = host
+        self.port = port
+
+    def start(self) -> Emulator:
+        self._server.start()
+        self.host, self.port = self._server.get_host_and_port()
+        return self
+
+    def stop(self) -> None:
+        self._server.stop()
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def __enter__(self) -> Emulator:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
