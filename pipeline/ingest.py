@@ -61,7 +61,7 @@ def _ingest_feed(
     try:
         state = ledger.feed_state_get(source=feed.source, type_=feed.type, config=config)
         _fetch_store_send(feed, run_id, config, session, state, outcome)
-    except Exception as exc:  # noqa: BLE001 - isolation: one feed's failure is recorded, not raised
+    except Exception as exc:
         outcome.outcome, outcome.error = "failed", _describe(exc)
         log.warning("feed %s/%s failed: %s", feed.source, feed.type, outcome.error)
         _record_failure(feed, config, outcome.error)
@@ -149,7 +149,7 @@ def _record_failure(feed: Feed, config: PipelineConfig, error: str) -> None:
         state = ledger.feed_state_get(source=feed.source, type_=feed.type, config=config)
         state.last_failure_at, state.last_error = iso(utc_now()), error
         ledger.feed_state_put(state, config=config)
-    except Exception:  # noqa: BLE001 - the run ledger still records the failure
+    except Exception:
         log.exception("could not record the failure of %s/%s", feed.source, feed.type)
 
 

@@ -48,7 +48,7 @@ def _remember_failure(record: Any, exc: Exception) -> None:
             at=iso(utc_now()),
             config=get_config(),
         )
-    except Exception:  # noqa: BLE001 - the failure itself is what must be reported
+    except Exception:
         log.exception("could not record the failure reason of %s", record.message_id)
 
 

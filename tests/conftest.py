@@ -15,11 +15,11 @@ os.environ["AWS_SESSION_TOKEN"] = "testing"
 os.environ["AWS_DEFAULT_REGION"] = "us-east-1"
 os.environ.pop("AWS_PROFILE", None)
 
-from moto import mock_aws  # noqa: E402
+from moto import mock_aws
 
-from pipeline import aws  # noqa: E402
-from pipeline.config import PipelineConfig, get_config  # noqa: E402
-from pipeline.local.emulator import install_moto_speedups  # noqa: E402
+from pipeline import aws
+from pipeline.config import PipelineConfig, get_config
+from pipeline.local.emulator import install_moto_speedups
 
 install_moto_speedups()
 

@@ -48,7 +48,7 @@ def _snapshot(backend: Any, keys: list[tuple[str, dict]]) -> list[tuple[str, dic
     for table_name, key in keys:
         try:
             item = backend.get_item(table_name, key)
-        except Exception:  # noqa: BLE001 - a malformed key fails inside moto, as before
+        except Exception:
             continue
         saved.append((table_name, key, item.to_json()["Attributes"] if item else None))
     return saved
@@ -104,6 +104,12 @@ class Emulator:
 
     def stop(self) -> None:
         self._server.stop()
+
+    def reset(self) -> None:
+        """Forget every resource. moto keeps state per process, not per server."""
+        import requests
+
+        requests.post(f"{self.url}/moto-api/reset", timeout=10).raise_for_status()
 
     @property
     def url(self) -> str:

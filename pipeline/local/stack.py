@@ -1,0 +1,197 @@
+"""The whole pipeline on one machine: emulator, sandbox sources, scheduler, worker, web.
+
+``LocalStack`` is what ``manage.py runlocal`` (and so ``make run``) starts. Every piece
+listens on loopback; the pipeline code it drives is the same that runs in Lambda,
+pointed at the emulator and the sandbox by configuration only.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.conf import settings
+from django.core.management import call_command
+from django.core.servers.basehttp import ThreadedWSGIServer, WSGIRequestHandler
+
+from pipeline import aws
+from pipeline.config import get_config
+from pipeline.handlers import process_sqs_event
+from pipeline.ingest import ingest
+from pipeline.local.emulator import Emulator
+from pipeline.provision import provision
+from pipeline.worker import poll_once
+
+log = logging.getLogger("pipeline.local")
+
+
+@dataclass
+class StackOptions:
+    """Where each piece listens and how often things happen."""
+
+    host: str = "127.0.0.1"
+    aws_port: int = 4566
+    sources_port: int = 8765
+    web_port: int = 8000
+    ingest_interval: float = 300.0
+    poll_wait_seconds: int = 1
+    retry_delay_seconds: int = 5
+    live_sources: bool = False
+    serve_web: bool = True
+    migrate: bool = True
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        log.debug("web: " + format, *args)
+
+
+@dataclass
+class LocalStack:
+    """Start, run and stop the embedded pipeline."""
+
+    options: StackOptions = field(default_factory=StackOptions)
+    on_event: Callable[[str], None] = print
+    urls: dict[str, str] = field(default_factory=dict)
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _threads: list[threading.Thread] = field(default_factory=list)
+    _closers: list[Callable[[], None]] = field(default_factory=list)
+
+    def start(self) -> LocalStack:
+        """Bring up servers and resources (no loops yet); on failure, tear down."""
+        try:
+            self._start_aws()
+            self._start_sources()
+            self._configure()
+            self._prepare()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _start_aws(self) -> None:
+        emulator = Emulator(self.options.host, self.options.aws_port).start()
+        self._closers.append(emulator.stop)
+        self.urls["aws"] = emulator.url
+
+    def _start_sources(self) -> None:
+        if self.options.live_sources:
+            self.urls["jsonplaceholder"] = "https://jsonplaceholder.typicode.com"
+            self.urls["randomuser"] = "https://randomuser.me"
+            return
+        from pipeline.local.sandbox import SandboxServer
+
+        sandbox = SandboxServer(host=self.options.host, port=self.options.sources_port).start()
+        self._closers.append(sandbox.stop)
+        self.sandbox = sandbox
+        self.urls["jsonplaceholder"] = sandbox.jsonplaceholder_url
+        self.urls["randomuser"] = sandbox.randomuser_url
+
+    def _configure(self) -> None:
+        """Point the pipeline at the emulator and the sources: configuration only."""
+        settings.AWS_ENDPOINT_URL = self.urls["aws"]
+        settings.TWL_S3_REQUIRE_TLS = False  # the emulator speaks plain HTTP
+        settings.TWL_JSONPLACEHOLDER_BASE_URL = self.urls["jsonplaceholder"]
+        settings.TWL_RANDOMUSER_BASE_URL = self.urls["randomuser"]
+        aws.reset_clients()
+
+    def _prepare(self) -> None:
+        for change in provision():
+            log.debug("provision %s %s %s", change.action, change.resource, change.detail)
+        if self.options.migrate:
+            call_command("migrate", interactive=False, verbosity=0)
+        if self.options.serve_web:
+            self._start_web()
+
+    def _start_web(self) -> None:
+        from django.contrib.staticfiles.handlers import StaticFilesHandler
+        from django.core.wsgi import get_wsgi_application
+
+        server = ThreadedWSGIServer((self.options.host, self.options.web_port), _QuietHandler)
+        server.set_app(StaticFilesHandler(get_wsgi_application()))
+        self._spawn("web", server.serve_forever)
+        self._closers.append(server.shutdown)
+        self._closers.append(server.server_close)
+        self.urls["web"] = f"http://{self.options.host}:{server.server_address[1]}/"
+
+    def start_loops(self) -> LocalStack:
+        """Start the scheduler (ingests at once) and the queue worker."""
+        self._spawn("scheduler", self._schedule_loop)
+        self._spawn("worker", self._worker_loop)
+        return self
+
+    def _spawn(self, name: str, target: Callable[[], Any]) -> None:
+        thread = threading.Thread(target=target, name=f"twl-{name}", daemon=True)
+        thread.start()
+        self._threads.append(thread)
+
+    def _schedule_loop(self) -> None:
+        """Ingest at once, then every ``ingest_interval`` seconds, until stopped."""
+        while not self._stop.is_set():
+            try:
+                run = ingest(trigger="local-schedule")
+                summary = ", ".join(f"{f.source}/{f.type} {f.outcome}" for f in run.feeds)
+                self.on_event(f"ingest {run.run_id}: {run.status} ({summary})")
+            except Exception as exc:
+                self.on_event(f"ingest failed: {type(exc).__name__}: {exc}")
+            if self._stop.wait(self.options.ingest_interval):
+                return
+
+    def _worker_loop(self) -> None:
+        """Feed Lambda-shaped SQS batches to the same handler Lambda runs."""
+        while not self._stop.is_set():
+            try:
+                batch = poll_once(
+                    process_sqs_event,
+                    wait_seconds=self.options.poll_wait_seconds,
+                    retry_delay_seconds=self.options.retry_delay_seconds,
+                )
+            except Exception as exc:
+                if not self._stop.is_set():
+                    log.warning("worker poll failed: %s", exc)
+                self._stop.wait(1)
+                continue
+            if batch.received:
+                self.on_event(
+                    f"worker: {batch.succeeded} message(s) processed, {batch.failed} failed"
+                )
+
+    def wait(self) -> None:
+        """Block until ``stop`` is called (or Ctrl-C in the caller)."""
+        while not self._stop.wait(0.5):
+            pass
+
+    def stop(self) -> None:
+        """Stop loops first, then servers; safe to call twice."""
+        self._stop.set()
+        for thread in self._threads:
+            if thread.name != "twl-web":
+                thread.join(timeout=30)
+        while self._closers:
+            try:
+                self._closers.pop()()
+            except Exception:
+                log.exception("error while stopping")
+        self._threads.clear()
+
+    def describe(self) -> list[str]:
+        """What runs where, for the banner."""
+        cfg = get_config()
+        lines = [
+            f"  AWS emulator (moto)  {self.urls.get('aws')}",
+            f"  JSONPlaceholder      {self.urls.get('jsonplaceholder')}",
+            f"  RandomUser           {self.urls.get('randomuser')}",
+            f"  Raw bucket           s3://{cfg.raw_bucket}",
+            f"  Queue / DLQ          {cfg.queue_name} / {cfg.dlq_name}",
+            f"  Curated table        {cfg.curated_table}",
+            f"  Ingest               now, then every {self.options.ingest_interval:g} s",
+            "  Worker               polling the queue, batches of up to 10",
+        ]
+        if "web" in self.urls:
+            lines.append(
+                f"  Web                  {self.urls['web']}  (admin: {self.urls['web']}admin/)"
+            )
+        return lines

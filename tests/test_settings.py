@@ -1,0 +1,102 @@
+"""Settings come from the environment; production refuses to start without a secret."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from twl_site.env import env_bool, env_int, env_list
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _check(env: dict[str, str]) -> subprocess.CompletedProcess:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "TWL_"))}
+    return subprocess.run(
+        [sys.executable, "manage.py", "check"],
+        cwd=ROOT,
+        env=clean | env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_production_without_secret_key_stops_with_a_clear_message():
+    result = _check({"DJANGO_DEBUG": "false"})
+    assert result.returncode != 0
+    assert "DJANGO_SECRET_KEY is not set" in result.stderr
+    assert "Traceback" not in result.stderr.split("ImproperlyConfigured")[-1]
+
+
+def test_inside_lambda_debug_defaults_off_and_needs_the_secret():
+    result = _check({"AWS_LAMBDA_FUNCTION_NAME": "twl-pipeline-dev"})
+    assert "DJANGO_SECRET_KEY is not set" in result.stderr
+
+
+def test_production_with_secret_key_starts():
+    result = _check({"DJANGO_DEBUG": "false", "DJANGO_SECRET_KEY": "x" * 50})
+    assert result.returncode == 0, result.stderr
+
+
+def test_local_defaults_start_without_any_variable():
+    assert _check({}).returncode == 0
+
+
+def test_every_variable_read_is_listed_in_env_example():
+    example = (ROOT / ".env.example").read_text()
+    listed = {
+        line.split("=")[0]
+        for line in example.splitlines()
+        if "=" in line and not line.startswith("#")
+    }
+    source = (ROOT / "twl_site" / "settings.py").read_text()
+    import re
+
+    read = set(re.findall(r'env_\w+\(\s*"([A-Z0-9_]+)"', source))
+    read |= set(re.findall(r'env_str\("([A-Z0-9_]+)"', source))
+    read -= {"AWS_LAMBDA_FUNCTION_NAME", "AWS_DEFAULT_REGION"}  # set by Lambda / boto3 itself
+    assert read - listed == set()
+
+
+def test_resource_names_follow_the_stage(monkeypatch):
+    import importlib
+
+    from twl_site import settings as site
+
+    monkeypatch.setenv("TWL_STAGE", "prod")
+    try:
+        reloaded = importlib.reload(site)
+        assert reloaded.TWL_RAW_BUCKET == "twl-pipeline-raw-data-prod"
+        assert reloaded.TWL_QUEUE_NAME == "twl-pipeline-ingestion-queue-prod"
+        assert reloaded.TWL_DLQ_NAME == "twl-pipeline-ingestion-queue-prod-dlq"
+        assert reloaded.TWL_CURATED_TABLE == "twl-pipeline-curated-prod"
+    finally:
+        monkeypatch.undo()
+        importlib.reload(site)
+
+
+@pytest.mark.parametrize(
+    ("raw", "value"), [("true", True), ("0", False), ("Yes", True), ("off", False)]
+)
+def test_boolean_variables_accept_common_spellings(monkeypatch, raw, value):
+    monkeypatch.setenv("X_FLAG", raw)
+    assert env_bool("X_FLAG", default=not value) is value
+
+
+def test_malformed_variables_are_configuration_errors(monkeypatch):
+    monkeypatch.setenv("X_FLAG", "maybe")
+    monkeypatch.setenv("X_INT", "ten")
+    with pytest.raises(ValueError, match="X_FLAG='maybe' is not a boolean"):
+        env_bool("X_FLAG", default=True)
+    with pytest.raises(ValueError, match="X_INT='ten' is not an integer"):
+        env_int("X_INT", 1)
+
+
+def test_lists_are_comma_separated(monkeypatch):
+    monkeypatch.setenv("X_LIST", " a, b ,,c")
+    assert env_list("X_LIST", []) == ["a", "b", "c"]
