@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator
 
 import pytest
+import responses
 
 # Fake credentials before any boto3 import can look for real ones.
 os.environ["AWS_ACCESS_KEY_ID"] = "testing"
@@ -24,17 +26,22 @@ from pipeline.local.emulator import install_moto_speedups
 install_moto_speedups()
 
 
+def use_stage(settings, stage: str) -> None:
+    """Name every resource after ``stage``, as the settings module does."""
+    settings.TWL_STAGE = stage
+    settings.TWL_RAW_BUCKET = f"twl-pipeline-raw-data-{stage}"
+    settings.TWL_QUEUE_NAME = f"twl-pipeline-ingestion-queue-{stage}"
+    settings.TWL_DLQ_NAME = f"twl-pipeline-ingestion-queue-{stage}-dlq"
+    settings.TWL_CURATED_TABLE = f"twl-pipeline-curated-{stage}"
+    settings.TWL_LEDGER_TABLE = f"twl-pipeline-ledger-{stage}"
+
+
 @pytest.fixture
 def config(settings) -> PipelineConfig:
     """Settings for stage 'test' on in-process moto (no endpoint); returns their config."""
     settings.AWS_ENDPOINT_URL = None
     settings.AWS_REGION = "us-east-1"
-    settings.TWL_STAGE = "test"
-    settings.TWL_RAW_BUCKET = "twl-pipeline-raw-data-test"
-    settings.TWL_QUEUE_NAME = "twl-pipeline-ingestion-queue-test"
-    settings.TWL_DLQ_NAME = "twl-pipeline-ingestion-queue-test-dlq"
-    settings.TWL_CURATED_TABLE = "twl-pipeline-curated-test"
-    settings.TWL_LEDGER_TABLE = "twl-pipeline-ledger-test"
+    use_stage(settings, "test")
     settings.TWL_JSONPLACEHOLDER_BASE_URL = "https://jsonplaceholder.test"
     settings.TWL_RANDOMUSER_BASE_URL = "https://randomuser.test"
     settings.TWL_HTTP_RETRY_AFTER_MAX = 1
@@ -51,3 +58,30 @@ def moto_aws() -> Iterator[None]:
     with mock_aws():
         yield
     aws.reset_clients()
+
+
+@pytest.fixture
+def stack(config, moto_aws) -> PipelineConfig:
+    """In-process moto with every resource provisioned."""
+    from pipeline.provision import provision
+
+    provision(config=config)
+    return config
+
+
+@pytest.fixture
+def sources(config) -> Iterator[responses.RequestsMock]:
+    """Both public APIs answered by `responses`, with small payloads (new people each call)."""
+    from tests import factories
+
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        base = config.jsonplaceholder_base_url
+        mock.get(f"{base}/posts", json=factories.posts(3))
+        mock.get(f"{base}/comments", json=factories.comments(5))
+        mock.get(f"{base}/users", json=factories.users(2))
+        mock.add_callback(
+            "GET",
+            f"{config.randomuser_base_url}/api/",
+            callback=lambda request: (200, {}, json.dumps(factories.people(4))),
+        )
+        yield mock

@@ -13,33 +13,10 @@ from django.core.management.base import CommandError
 
 from pipeline.handlers import scheduled_ingest
 from pipeline.http import build_session, fetch
-from pipeline.provision import provision
 from pipeline.sources.base import Request
-from tests import factories
 
 pytestmark = pytest.mark.django_db
 SAMPLES = Path(__file__).parent / "samples"
-
-
-@pytest.fixture
-def stack(config, moto_aws):
-    provision(config=config)
-    return config
-
-
-@pytest.fixture
-def sources(config):
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
-        base = config.jsonplaceholder_base_url
-        mock.get(f"{base}/posts", json=factories.posts(3))
-        mock.get(f"{base}/comments", json=factories.comments(5))
-        mock.get(f"{base}/users", json=factories.users(2))
-        mock.add_callback(
-            "GET",
-            f"{config.randomuser_base_url}/api/",
-            callback=lambda request: (200, {}, json.dumps(factories.people(4))),
-        )
-        yield mock
 
 
 def run(*args: str) -> str:

@@ -6,11 +6,9 @@ import json
 import re
 
 import pytest
-import responses
 
 from pipeline import aws, ledger
 from pipeline.ingest import ingest
-from pipeline.provision import provision
 from pipeline.queue import message_parse
 from tests import factories
 
@@ -19,28 +17,6 @@ pytestmark = pytest.mark.django_db
 RAW_KEY = re.compile(
     r"^raw/source=(?P<s>[a-z]+)/type=(?P<t>[a-z]+)/date=\d{4}-\d{2}-\d{2}/\d{8}T\d{12}\d*Z-[0-9a-f]{16}\.json$"
 )
-
-
-@pytest.fixture
-def stack(config, moto_aws):
-    provision(config=config)
-    return config
-
-
-@pytest.fixture
-def sources(config):
-    """Both public APIs answered by `responses`, with small payloads."""
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
-        base = config.jsonplaceholder_base_url
-        mock.get(f"{base}/posts", json=factories.posts(3))
-        mock.get(f"{base}/comments", json=factories.comments(5))
-        mock.get(f"{base}/users", json=factories.users(2))
-        mock.add_callback(
-            "GET",
-            f"{config.randomuser_base_url}/api/",
-            callback=lambda request: (200, {}, json.dumps(factories.people(4))),
-        )
-        yield mock
 
 
 def queued(config) -> list[dict]:

@@ -15,19 +15,12 @@ from pipeline.errors import InvalidMessage
 from pipeline.handlers import process_sqs_event
 from pipeline.ingest import new_run_id
 from pipeline.process import process_message
-from pipeline.provision import provision
 from pipeline.queue import RawObjectMessage, message_build, message_parse
 from pipeline.worker import LocalContext, lambda_event
 from tests import factories
 
 pytestmark = pytest.mark.django_db
 SAMPLES = Path(__file__).parent / "samples"
-
-
-@pytest.fixture
-def stack(config, moto_aws):
-    provision(config=config)
-    return config
 
 
 def put_raw(
@@ -224,65 +217,40 @@ def test_raw_object_that_is_an_error_body_is_invalid(stack):
         process_message(message, config=stack)
 
 
+GOOD_MESSAGE = {
+    "schemaVersion": 1,
+    "source": "jsonplaceholder",
+    "type": "post",
+    "s3Bucket": "b",
+    "s3Key": "k",
+    "capturedAt": "2026-11-28T00:00:00Z",
+    "hash": "h",
+    "recordCount": 1,
+    "runId": "r",
+}
+
+
 @pytest.mark.parametrize(
     ("body", "reason"),
     [
         ("not json", "not JSON"),
         ("[1]", "not a JSON object"),
         ('{"schemaVersion": 1}', "'source' is missing"),
-        (
-            json.dumps(
-                {
-                    "schemaVersion": 2,
-                    "source": "jsonplaceholder",
-                    "type": "post",
-                    "s3Bucket": "b",
-                    "s3Key": "k",
-                    "capturedAt": "2026-11-28T00:00:00Z",
-                    "hash": "h",
-                    "recordCount": 1,
-                    "runId": "r",
-                }
-            ),
-            "unsupported schemaVersion 2",
-        ),
-        (
-            json.dumps(
-                {
-                    "schemaVersion": 1,
-                    "source": "jsonplaceholder",
-                    "type": "todo",
-                    "s3Bucket": "b",
-                    "s3Key": "k",
-                    "capturedAt": "2026-11-28T00:00:00Z",
-                    "hash": "h",
-                    "recordCount": 1,
-                    "runId": "r",
-                }
-            ),
-            "unknown source/type",
-        ),
-        (
-            json.dumps(
-                {
-                    "schemaVersion": 1,
-                    "source": "jsonplaceholder",
-                    "type": "post",
-                    "s3Bucket": "b",
-                    "s3Key": "k",
-                    "capturedAt": "yesterday",
-                    "hash": "h",
-                    "recordCount": 1,
-                    "runId": "r",
-                }
-            ),
-            "not ISO 8601",
-        ),
+        (json.dumps(GOOD_MESSAGE | {"schemaVersion": 2}), "unsupported schemaVersion 2"),
+        (json.dumps(GOOD_MESSAGE | {"type": "todo"}), "unknown source/type"),
+        (json.dumps(GOOD_MESSAGE | {"capturedAt": "yesterday"}), "not ISO 8601"),
+        (json.dumps(GOOD_MESSAGE | {"capturedAt": "2026-11-28T00:00:00"}), "has no time zone"),
+        (json.dumps(GOOD_MESSAGE | {"recordCount": True}), "'recordCount' is missing or not int"),
+        (json.dumps(GOOD_MESSAGE | {"recordCount": -1}), "recordCount is negative"),
     ],
 )
 def test_message_contract_is_validated(body, reason):
     with pytest.raises(InvalidMessage, match=reason):
         message_parse(body)
+
+
+def test_a_valid_message_from_any_producer_is_accepted():
+    assert message_parse(json.dumps(GOOD_MESSAGE)).s3Key == "k"
 
 
 def test_sample_sqs_event_parses_into_a_message():

@@ -972,9 +972,11 @@ class _Handler(BaseHTTPRequestHandler):
 class SandboxServer:
     """Loopback HTTP server hosting the JSONPlaceholder and RandomUser sandboxes."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, poll_interval: float = 0.05) -> None:
         self.host = host
         self._port = port
+        # stop() waits up to one poll interval: short for tests, longer for an idle demo server.
+        self._poll_interval = poll_interval
         self.faults = FaultRegistry()
         self._counts: Counter[str] = Counter()
         self._counts_lock = threading.Lock()
@@ -989,10 +991,9 @@ class SandboxServer:
             return self
         self._httpd = _HTTPServer((self.host, self._port), self)
         self._port = self._httpd.server_address[1]
-        # A short poll interval keeps stop() fast (shutdown waits for the next poll).
         self._thread = threading.Thread(
             target=self._httpd.serve_forever,
-            kwargs={"poll_interval": 0.05},
+            kwargs={"poll_interval": self._poll_interval},
             name=f"sandbox-{self._port}",
             daemon=True,
         )
@@ -1072,7 +1073,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=8765)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    server = SandboxServer(args.host, args.port)
+    server = SandboxServer(args.host, args.port, poll_interval=0.5)
     try:
         server.start()
     except OSError as exc:

@@ -11,6 +11,7 @@ from pipeline.config import PipelineConfig, get_config
 from pipeline.local.emulator import Emulator
 from pipeline.local.sandbox import SandboxServer
 from pipeline.provision import provision
+from tests.conftest import use_stage
 
 
 @pytest.fixture
@@ -30,14 +31,9 @@ def sandbox() -> Iterator[SandboxServer]:
 @pytest.fixture
 def live_config(settings, emulator, sandbox) -> Iterator[PipelineConfig]:
     """Settings pointing at the emulator and sandbox; resources provisioned."""
-    settings.TWL_STAGE = "e2e"
+    use_stage(settings, "e2e")
     settings.AWS_ENDPOINT_URL = emulator.url
     settings.TWL_S3_REQUIRE_TLS = False
-    settings.TWL_RAW_BUCKET = "twl-pipeline-raw-data-e2e"
-    settings.TWL_QUEUE_NAME = "twl-pipeline-ingestion-queue-e2e"
-    settings.TWL_DLQ_NAME = "twl-pipeline-ingestion-queue-e2e-dlq"
-    settings.TWL_CURATED_TABLE = "twl-pipeline-curated-e2e"
-    settings.TWL_LEDGER_TABLE = "twl-pipeline-ledger-e2e"
     settings.TWL_JSONPLACEHOLDER_BASE_URL = sandbox.jsonplaceholder_url
     settings.TWL_RANDOMUSER_BASE_URL = sandbox.randomuser_url
     settings.TWL_RANDOMUSER_RESULTS = 25

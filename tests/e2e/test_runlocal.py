@@ -10,6 +10,7 @@ import requests
 
 from pipeline.config import get_config
 from pipeline.local.stack import LocalStack, StackOptions
+from tests.conftest import use_stage
 from tests.e2e.conftest import count_records
 
 pytestmark = pytest.mark.e2e
@@ -32,12 +33,7 @@ def restorable_settings(settings):
         "TWL_RANDOMUSER_BASE_URL",
     ):
         setattr(settings, name, getattr(settings, name))
-    settings.TWL_STAGE = "runlocal-test"
-    settings.TWL_RAW_BUCKET = "twl-pipeline-raw-data-runlocal-test"
-    settings.TWL_QUEUE_NAME = "twl-pipeline-ingestion-queue-runlocal-test"
-    settings.TWL_DLQ_NAME = "twl-pipeline-ingestion-queue-runlocal-test-dlq"
-    settings.TWL_CURATED_TABLE = "twl-pipeline-curated-runlocal-test"
-    settings.TWL_LEDGER_TABLE = "twl-pipeline-ledger-runlocal-test"
+    use_stage(settings, "runlocal-test")
     return settings
 
 
