@@ -20,6 +20,10 @@ CURATED_PK = "id"
 SOURCE_INDEX = "SourceIndex"
 SOURCE_INDEX_PK = "source"
 SOURCE_INDEX_SK = "captured_at"
+# Newest-first listing by source and type without a Scan: partition "source#type".
+TYPE_INDEX = "SourceTypeIndex"
+TYPE_INDEX_PK = "source_type"
+TYPE_INDEX_SK = "captured_at"
 # Keys per BatchGetItem request and items per TransactWriteItems request (AWS limits).
 BATCH_GET_LIMIT = 100
 TRANSACT_LIMIT = 100
@@ -31,3 +35,11 @@ RUNS_INDEX = "RunsByTime"
 RUNS_INDEX_PK = "kind"
 RUNS_INDEX_SK = "started_at"
 RUN_KIND = "run"
+
+# Aggregates (ledger table), changed in the same transaction as the records they count.
+AGG_PK = "AGG"
+AGG_TOTAL_SK = "TOTAL"
+AGG_SOURCES_SK = "SOURCES"
+AGG_MONTH_SK_PREFIX = "MONTH#"
+TIMELINE_DAYS = 7
+BY_DATE_DAYS = 28

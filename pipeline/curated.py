@@ -7,7 +7,8 @@ never overwrites a newer one, so redelivery in any order converges on one state.
 
 Writes go through TransactWriteItems with conditions on the version read, so
 concurrent workers cannot lose an update or count one twice; a conflict re-reads
-and re-plans that chunk. Per 100 records: one BatchGetItem and one transaction.
+and re-plans that chunk. Per 96 records: one BatchGetItem and one transaction,
+which also carries the analytics counter updates (see pipeline/analytics.py).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from pipeline import aws
+from pipeline.aggregates import Delta
 from pipeline.config import PipelineConfig
 from pipeline.constants import BATCH_GET_LIMIT, CURATED_PK, TRANSACT_LIMIT
 from pipeline.dynamo import error_code, from_item, to_item
@@ -33,6 +35,8 @@ log = logging.getLogger(__name__)
 _STATE_ATTRIBUTES = ("id", "fingerprint", "version", "captured_at", "first_seen_at")
 _RETRYABLE_CANCEL_CODES = {"ConditionalCheckFailed", "TransactionConflict"}
 MAX_PLAN_ATTEMPTS = 5
+# Room in each 100-item transaction for the aggregate updates (TOTAL + month items).
+RECORDS_PER_TRANSACTION = min(TRANSACT_LIMIT, BATCH_GET_LIMIT) - 4
 
 
 @dataclass(frozen=True)
@@ -73,10 +77,15 @@ class UpsertCounts:
 
 @dataclass
 class Plan:
-    """The writes one chunk needs, and how each record was classified."""
+    """The writes one chunk needs, its counter deltas, and how each record was classified."""
 
     writes: list[dict[str, Any]] = field(default_factory=list)
     counts: UpsertCounts = field(default_factory=UpsertCounts)
+    delta: Delta = field(default_factory=Delta)
+
+    def transact_items(self, ledger_table: str) -> list[dict[str, Any]]:
+        """Record writes plus the aggregate updates that count them, for one transaction."""
+        return self.writes + self.delta.transact_items(ledger_table) if self.writes else []
 
 
 class UpsertConflict(PipelineError):
@@ -104,6 +113,11 @@ def plan_upserts(
         if state is None:
             plan.writes.append(_insert(record, table))
             plan.counts.inserted += 1
+            plan.delta.insert(
+                source=record.attributes["source"],
+                type_=record.attributes["type"],
+                captured_at=record.captured_at,
+            )
         elif state.fingerprint == record.fingerprint:
             plan.counts.unchanged += 1
         elif (record.captured_at, record.fingerprint) < (state.captured_at, state.fingerprint):
@@ -111,6 +125,7 @@ def plan_upserts(
         else:
             plan.writes.append(_update(record, state, table))
             plan.counts.updated += 1
+            plan.delta.update(old_captured_at=state.captured_at, captured_at=record.captured_at)
     return plan
 
 
@@ -157,10 +172,10 @@ def _bookkeeping(record: CuratedRecord, *, version: int, first_seen_at: str) -> 
 def records_upsert(
     records: Sequence[CuratedRecord], *, config: PipelineConfig, processed_at: str
 ) -> UpsertCounts:
-    """Upsert records in chunks of 100: one batch read and at most one transaction each."""
+    """Upsert records in chunks of 96: one batch read and at most one transaction each."""
     totals = UpsertCounts()
     stamped = [_with_processed_at(r, processed_at) for r in records]
-    for chunk in _chunks(stamped, min(TRANSACT_LIMIT, BATCH_GET_LIMIT)):
+    for chunk in _chunks(stamped, RECORDS_PER_TRANSACTION):
         totals.add(_upsert_chunk(chunk, config))
     return totals
 
@@ -174,10 +189,17 @@ def _upsert_chunk(chunk: Sequence[CuratedRecord], config: PipelineConfig) -> Ups
     for attempt in range(1, MAX_PLAN_ATTEMPTS + 1):
         current = states_get([r.id for r in chunk], config=config)
         plan = plan_upserts(chunk, current, config.curated_table)
-        if not plan.writes:
+        items = plan.transact_items(config.ledger_table)
+        if not items:
             return plan.counts
+        if len(items) > TRANSACT_LIMIT:
+            # Rare: the chunk's captures span many months. Halve it and go again.
+            half = len(chunk) // 2
+            counts = _upsert_chunk(chunk[:half], config)
+            counts.add(_upsert_chunk(chunk[half:], config))
+            return counts
         try:
-            aws.dynamodb(config).transact_write_items(TransactItems=plan.writes)
+            aws.dynamodb(config).transact_write_items(TransactItems=items)
             return plan.counts
         except ClientError as exc:
             if not _is_conflict(exc):

@@ -15,7 +15,7 @@ from datetime import datetime
 
 import requests
 
-from pipeline import ledger, queue, raw_store
+from pipeline import aggregates, ledger, queue, raw_store
 from pipeline.config import PipelineConfig, get_config
 from pipeline.dynamo import iso, json_loads_exact, utc_now
 from pipeline.errors import PipelineError, SourceError
@@ -142,6 +142,9 @@ def _metadata(feed: Feed, captured: datetime, digest: str, run_id: str) -> dict[
 def _record_success(state: FeedState, captured: datetime, config: PipelineConfig) -> None:
     state.last_success_at = iso(captured)
     ledger.feed_state_put(state, config=config)
+    aggregates.feed_success_record(
+        source=state.source, type_=state.type, at=state.last_success_at, config=config
+    )
 
 
 def _record_failure(feed: Feed, config: PipelineConfig, error: str) -> None:

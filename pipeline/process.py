@@ -122,6 +122,7 @@ def _curate_one(message: RawObjectMessage, index: int, item: Any, curated: Any) 
     attributes = {
         "source": message.source,
         "type": message.type,
+        "source_type": f"{message.source}#{message.type}",
         "title": curated.title,
         "data": curated.fields,
         "raw_s3_key": message.s3Key,

@@ -27,6 +27,9 @@ from pipeline.constants import (
     SOURCE_INDEX,
     SOURCE_INDEX_PK,
     SOURCE_INDEX_SK,
+    TYPE_INDEX,
+    TYPE_INDEX_PK,
+    TYPE_INDEX_SK,
 )
 from pipeline.errors import PipelineError
 
@@ -69,33 +72,41 @@ class Setting:
 
 
 @dataclass(frozen=True)
+class IndexSpec:
+    """One global secondary index, projecting every attribute."""
+
+    name: str
+    pk: str
+    sk: str
+
+    def shape(self) -> dict[str, Any]:
+        """The GSI's key schema and projection, as describe_table reports them."""
+        return {"KeySchema": _key_schema(self.pk, self.sk), "Projection": "ALL"}
+
+    def definition(self) -> dict[str, Any]:
+        """The GSI in create_table / update_table shape."""
+        keys = _key_schema(self.pk, self.sk)
+        return {"IndexName": self.name, "KeySchema": keys, "Projection": {"ProjectionType": "ALL"}}
+
+
+@dataclass(frozen=True)
 class TableSpec:
-    """The shape of one DynamoDB table: keys and its one global secondary index."""
+    """The shape of one DynamoDB table: keys and its global secondary indexes."""
 
     name: str
     pk: str
     sk: str | None
-    index: str
-    index_pk: str
-    index_sk: str
+    indexes: tuple[IndexSpec, ...]
 
     def key_schema(self) -> list[dict[str, str]]:
         """Table key schema in DynamoDB's wire shape."""
         return _key_schema(self.pk, self.sk)
 
-    def index_shape(self) -> dict[str, Any]:
-        """The GSI's key schema and projection, as describe_table reports them."""
-        return {"KeySchema": _key_schema(self.index_pk, self.index_sk), "Projection": "ALL"}
-
     def attribute_definitions(self) -> list[dict[str, str]]:
-        """String definitions for every key attribute of the table and its index."""
-        names = dict.fromkeys(n for n in (self.pk, self.sk, self.index_pk, self.index_sk) if n)
+        """String definitions for every key attribute of the table and its indexes."""
+        keys = [self.pk, self.sk] + [k for i in self.indexes for k in (i.pk, i.sk)]
+        names = dict.fromkeys(n for n in keys if n)
         return [{"AttributeName": n, "AttributeType": "S"} for n in names]
-
-    def index_definition(self) -> dict[str, Any]:
-        """The GSI in create_table / update_table shape."""
-        keys = _key_schema(self.index_pk, self.index_sk)
-        return {"IndexName": self.index, "KeySchema": keys, "Projection": {"ProjectionType": "ALL"}}
 
 
 def provision(*, config: PipelineConfig | None = None, check_only: bool = False) -> list[Change]:
@@ -114,13 +125,15 @@ def has_drift(changes: Iterable[Change]) -> bool:
 
 def table_specs(cfg: PipelineConfig) -> list[TableSpec]:
     """The curated and ledger table shapes under ``cfg``."""
-    curated = TableSpec(
-        cfg.curated_table, CURATED_PK, None, SOURCE_INDEX, SOURCE_INDEX_PK, SOURCE_INDEX_SK
+    curated_indexes = (
+        IndexSpec(SOURCE_INDEX, SOURCE_INDEX_PK, SOURCE_INDEX_SK),
+        IndexSpec(TYPE_INDEX, TYPE_INDEX_PK, TYPE_INDEX_SK),
     )
-    ledger = TableSpec(
-        cfg.ledger_table, LEDGER_PK, LEDGER_SK, RUNS_INDEX, RUNS_INDEX_PK, RUNS_INDEX_SK
-    )
-    return [curated, ledger]
+    runs_index = (IndexSpec(RUNS_INDEX, RUNS_INDEX_PK, RUNS_INDEX_SK),)
+    return [
+        TableSpec(cfg.curated_table, CURATED_PK, None, curated_indexes),
+        TableSpec(cfg.ledger_table, LEDGER_PK, LEDGER_SK, runs_index),
+    ]
 
 
 # --- generic compare-then-write ------------------------------------------------------------
@@ -429,7 +442,7 @@ def _create_table(ddb: Any, spec: TableSpec) -> None:
         BillingMode=PAY_PER_REQUEST,
         AttributeDefinitions=spec.attribute_definitions(),
         KeySchema=spec.key_schema(),
-        GlobalSecondaryIndexes=[spec.index_definition()],
+        GlobalSecondaryIndexes=[i.definition() for i in spec.indexes],
         SSESpecification={"Enabled": True, "SSEType": "KMS"},
     )
     _wait_active(ddb, spec.name)
@@ -449,7 +462,6 @@ def _wait_active(ddb: Any, name: str) -> None:
 def _table_settings(ddb: Any, spec: TableSpec, table: dict[str, Any]) -> list[Setting]:
     """The table's settings, key schema first so an unfixable table fails before any write."""
     update = partial(_update_table, ddb, spec.name)
-    current_index = _index_shape(table, spec.index)
     return [
         Setting(
             "key schema",
@@ -470,13 +482,22 @@ def _table_settings(ddb: Any, spec: TableSpec, table: dict[str, Any]) -> list[Se
             partial(update, SSESpecification={"Enabled": True, "SSEType": "KMS"}),
         ),
         # Last: AWS keeps backfilling a new index after the table turns ACTIVE again.
-        Setting(
-            f"index {spec.index}",
-            spec.index_shape(),
-            current_index,
-            _index_writer(update, spec, exists=current_index is not None),
+        *(
+            _index_setting(update, spec, index, _index_shape(table, index.name))
+            for index in spec.indexes
         ),
     ]
+
+
+def _index_setting(
+    update: Callable[..., None], spec: TableSpec, index: IndexSpec, current: dict[str, Any] | None
+) -> Setting:
+    return Setting(
+        f"index {index.name}",
+        index.shape(),
+        current,
+        _index_writer(update, spec, index, exists=current is not None),
+    )
 
 
 def _index_shape(table: dict[str, Any], index: str) -> dict[str, Any] | None:
@@ -491,16 +512,16 @@ def _index_shape(table: dict[str, Any], index: str) -> dict[str, Any] | None:
 
 
 def _index_writer(
-    update: Callable[..., None], spec: TableSpec, *, exists: bool
+    update: Callable[..., None], spec: TableSpec, index: IndexSpec, *, exists: bool
 ) -> Callable[[], object]:
     """Add a missing GSI; a differing one cannot be altered in place."""
     if exists:
-        message = f"table {spec.name}: index {spec.index} differs; delete it and provision again"
+        message = f"table {spec.name}: index {index.name} differs; delete it and provision again"
         return partial(_cannot_fix, message)
     return partial(
         update,
         AttributeDefinitions=spec.attribute_definitions(),
-        GlobalSecondaryIndexUpdates=[{"Create": spec.index_definition()}],
+        GlobalSecondaryIndexUpdates=[{"Create": index.definition()}],
     )
 
 

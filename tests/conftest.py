@@ -16,6 +16,8 @@ os.environ["AWS_SECURITY_TOKEN"] = "testing"
 os.environ["AWS_SESSION_TOKEN"] = "testing"
 os.environ["AWS_DEFAULT_REGION"] = "us-east-1"
 os.environ.pop("AWS_PROFILE", None)
+# Many requests per second in API tests; the throttle has its own test.
+os.environ["TWL_API_ANON_RATE"] = ""
 
 from moto import mock_aws
 

@@ -8,6 +8,11 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from pipeline import raw_store
+from pipeline.dynamo import iso, utc_now
+from pipeline.ingest import new_run_id
+from pipeline.queue import RawObjectMessage, message_build
+
 SAMPLES = Path(__file__).parent / "samples"
 
 
@@ -43,3 +48,25 @@ def people(n: int = 3) -> dict[str, Any]:
         "results": [person() for _ in range(n)],
         "info": {"seed": "abc", "results": n, "page": 1, "version": "1.4"},
     }
+
+
+def put_raw(
+    config, source: str, type_: str, payload, *, captured_at: str | None = None
+) -> RawObjectMessage:
+    """Store a payload as ingestion would, and return the message for it."""
+    body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+    moment = utc_now()
+    digest = raw_store.content_hash(body)
+    key = raw_store.raw_key(source=source, type_=type_, captured_at=moment, digest=digest)
+    raw_store.raw_object_put(key=key, body=body, metadata={}, config=config)
+    items = payload.get("results", []) if isinstance(payload, dict) else payload
+    return message_build(
+        source=source,
+        type_=type_,
+        bucket=config.raw_bucket,
+        key=key,
+        captured_at=captured_at or iso(moment),
+        digest=digest,
+        record_count=len(items) if isinstance(items, list) else 0,
+        run_id=new_run_id(moment),
+    )

@@ -23,6 +23,9 @@ from pipeline.constants import (
     SOURCE_INDEX,
     SOURCE_INDEX_PK,
     SOURCE_INDEX_SK,
+    TYPE_INDEX,
+    TYPE_INDEX_PK,
+    TYPE_INDEX_SK,
 )
 from pipeline.provision import Change, ProvisionError, has_drift, provision
 
@@ -72,14 +75,16 @@ def _by_resource(changes: list[Change]) -> dict[str, Change]:
     return {c.resource: c for c in changes}
 
 
-def _assert_table(table: dict[str, Any], keys: list[tuple[str, str]], index: str, index_keys):
+def _assert_table(table: dict[str, Any], keys: list[tuple[str, str]], indexes: dict[str, list]):
     assert table["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"
     assert [(k["AttributeName"], k["KeyType"]) for k in table["KeySchema"]] == keys
     assert table["SSEDescription"]["Status"] == "ENABLED"
-    [gsi] = table["GlobalSecondaryIndexes"]
-    assert gsi["IndexName"] == index
-    assert [(k["AttributeName"], k["KeyType"]) for k in gsi["KeySchema"]] == index_keys
-    assert gsi["Projection"]["ProjectionType"] == "ALL"
+    found = {
+        gsi["IndexName"]: [(k["AttributeName"], k["KeyType"]) for k in gsi["KeySchema"]]
+        for gsi in table["GlobalSecondaryIndexes"]
+    }
+    assert found == indexes
+    assert {g["Projection"]["ProjectionType"] for g in table["GlobalSecondaryIndexes"]} == {"ALL"}
 
 
 def test_first_run_creates_every_resource_with_the_required_settings(config, moto_aws):
@@ -124,14 +129,15 @@ def test_first_run_creates_every_resource_with_the_required_settings(config, mot
     _assert_table(
         _table(config, config.curated_table),
         [(CURATED_PK, "HASH")],
-        SOURCE_INDEX,
-        [(SOURCE_INDEX_PK, "HASH"), (SOURCE_INDEX_SK, "RANGE")],
+        {
+            SOURCE_INDEX: [(SOURCE_INDEX_PK, "HASH"), (SOURCE_INDEX_SK, "RANGE")],
+            TYPE_INDEX: [(TYPE_INDEX_PK, "HASH"), (TYPE_INDEX_SK, "RANGE")],
+        },
     )
     _assert_table(
         _table(config, config.ledger_table),
         [(LEDGER_PK, "HASH"), (LEDGER_SK, "RANGE")],
-        RUNS_INDEX,
-        [(RUNS_INDEX_PK, "HASH"), (RUNS_INDEX_SK, "RANGE")],
+        {RUNS_INDEX: [(RUNS_INDEX_PK, "HASH"), (RUNS_INDEX_SK, "RANGE")]},
     )
 
 
@@ -204,7 +210,8 @@ def test_missing_gsi_is_added_back(config, moto_aws):
         TableName=config.curated_table,
         GlobalSecondaryIndexUpdates=[{"Delete": {"IndexName": SOURCE_INDEX}}],
     )
-    assert not _table(config, config.curated_table).get("GlobalSecondaryIndexes")
+    remaining = _table(config, config.curated_table).get("GlobalSecondaryIndexes", [])
+    assert SOURCE_INDEX not in {g["IndexName"] for g in remaining}
 
     [drift] = [c for c in provision(config=config, check_only=True) if c.action != "ok"]
     assert drift.resource == f"dynamodb:{config.curated_table}"
@@ -213,8 +220,8 @@ def test_missing_gsi_is_added_back(config, moto_aws):
     change = _by_resource(provision(config=config))[f"dynamodb:{config.curated_table}"]
 
     assert change.action == "update"
-    [gsi] = _table(config, config.curated_table)["GlobalSecondaryIndexes"]
-    assert gsi["IndexName"] == SOURCE_INDEX
+    names = {g["IndexName"] for g in _table(config, config.curated_table)["GlobalSecondaryIndexes"]}
+    assert names == {SOURCE_INDEX, TYPE_INDEX}
     assert not has_drift(provision(config=config))
 
 
@@ -305,7 +312,8 @@ def test_table_with_another_key_schema_fails_clearly_and_is_left_alone(config, m
     with pytest.raises(CommandError, match="key schema differs"):
         _run_command()
 
-    assert not _table(config, config.curated_table).get("GlobalSecondaryIndexes")
+    remaining = _table(config, config.curated_table).get("GlobalSecondaryIndexes", [])
+    assert SOURCE_INDEX not in {g["IndexName"] for g in remaining}
 
 
 def test_aws_error_becomes_a_command_error_not_a_traceback(config, moto_aws, settings):

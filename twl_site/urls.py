@@ -1,11 +1,12 @@
 """URL configuration: dashboard, API and the Django admin."""
 
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
 
 from records_api import views
 
 urlpatterns = [
     path("", views.home, name="home"),
+    path("api/", include("records_api.urls")),
     path("admin/", admin.site.urls),
 ]

@@ -39,6 +39,13 @@ class Source(Protocol):
 
     def curate(self, type_: str, item: Any) -> Curated: ...
 
+    def redact(self, type_: str, item: Any) -> Any:
+        """The raw item as it may be shown outside the raw layer (secrets masked)."""
+        ...
+
+
+REDACTED = "[redacted]"
+
 
 def require(item: Mapping[str, Any], key: str, kind: type | tuple[type, ...]) -> Any:
     """Return ``item[key]`` if present and of ``kind``, else raise InvalidItem."""

@@ -1,7 +1,8 @@
 """RandomUser (API 1.4): a new random set of people on every unseeded call.
 
 The curated layer keeps no credentials or national id values: login.password,
-salt, md5, sha1, sha256 and id.value stay only in the encrypted raw layer.
+salt, md5, sha1, sha256 and id.value stay only in the encrypted raw layer, and
+are masked when a raw item is shown through the API.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import Any
 
 from pipeline.config import PipelineConfig
 from pipeline.errors import InvalidItem, SourceError
-from pipeline.sources.base import Curated, Request, block, require_object, text
+from pipeline.sources.base import REDACTED, Curated, Request, block, require_object, text
 
 NAME = "randomuser"
 API_PATH = "/api/"
@@ -79,6 +80,9 @@ def _person_fields(item: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+SECRET_LOGIN_FIELDS = ("password", "salt", "md5", "sha1", "sha256")
+
+
 class RandomUser:
     """The RandomUser source: one GET for ``results`` people."""
 
@@ -106,3 +110,15 @@ class RandomUser:
         fields["full_name"] = _full_name(block(person, "name")) or None
         title = fields["full_name"] or fields["username"] or natural_id
         return Curated(natural_id=natural_id, title=title, fields=fields)
+
+    def redact(self, type_: str, item: Any) -> Any:
+        """Mask credentials and the national id value; they stay only in the raw layer."""
+        if not isinstance(item, Mapping):
+            return item
+        shown = dict(item)
+        if isinstance(item.get("login"), Mapping):
+            login = dict(item["login"])
+            shown["login"] = login | {k: REDACTED for k in SECRET_LOGIN_FIELDS if k in login}
+        if isinstance(item.get("id"), Mapping) and item["id"].get("value") is not None:
+            shown["id"] = dict(item["id"]) | {"value": REDACTED}
+        return shown

@@ -1,0 +1,155 @@
+"""The analytics document, read from the aggregates processing maintains (see aggregates.py).
+
+Cost does not grow with the table: one BatchGetItem of at most 4 aggregate items,
+plus two 1-item Queries per source for the oldest and newest capture.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from pipeline import aws
+from pipeline.aggregates import month_sk
+from pipeline.config import PipelineConfig, get_config
+from pipeline.constants import (
+    AGG_PK,
+    AGG_SOURCES_SK,
+    AGG_TOTAL_SK,
+    BY_DATE_DAYS,
+    LEDGER_PK,
+    LEDGER_SK,
+    TIMELINE_DAYS,
+)
+from pipeline.dynamo import from_item, to_item, utc_now
+from pipeline.records import captured_bounds
+from pipeline.sources import feeds
+
+
+def aggregate_items_get(
+    sort_keys: Iterable[str], *, config: PipelineConfig
+) -> dict[str, dict[str, Any]]:
+    """Read aggregate items in one BatchGetItem (plus retries of unprocessed keys)."""
+    keys = [to_item({LEDGER_PK: AGG_PK, LEDGER_SK: sk}) for sk in dict.fromkeys(sort_keys)]
+    found: dict[str, dict[str, Any]] = {}
+    request: dict[str, Any] = {config.ledger_table: {"Keys": keys, "ConsistentRead": True}}
+    while request:
+        reply = aws.dynamodb(config).batch_get_item(RequestItems=request)
+        for item in reply.get("Responses", {}).get(config.ledger_table, []):
+            data = from_item(item)
+            found[data[LEDGER_SK]] = data
+        request = reply.get("UnprocessedKeys") or {}
+    return found
+
+
+def window(today: date, days: int) -> list[str]:
+    """The last ``days`` calendar days ending ``today``, ascending, as ISO dates."""
+    return [(today - timedelta(days=n)).isoformat() for n in range(days - 1, -1, -1)]
+
+
+def month_keys(days: Sequence[str]) -> list[str]:
+    return list(dict.fromkeys(month_sk(d) for d in days))
+
+
+def counters(item: dict[str, Any] | None, prefix: str) -> dict[str, int]:
+    """Attributes ``<prefix><name>`` of an aggregate item as {name: count}, zeros dropped."""
+    if not item:
+        return {}
+    return {k[len(prefix) :]: int(v) for k, v in item.items() if k.startswith(prefix) and int(v)}
+
+
+def last_success_by_source(item: dict[str, Any] | None) -> dict[str, str]:
+    """The newest successful ingest per source, from the per-feed stamps."""
+    latest: dict[str, str] = {}
+    for feed, at in counters_raw(item, "ok#").items():
+        source = feed.split("#", 1)[0]
+        latest[source] = max(latest.get(source, ""), at)
+    return latest
+
+
+def counters_raw(item: dict[str, Any] | None, prefix: str) -> dict[str, Any]:
+    if not item:
+        return {}
+    return {k[len(prefix) :]: v for k, v in item.items() if k.startswith(prefix)}
+
+
+def seconds_since(stamp: str, now: datetime) -> int:
+    return max(0, int((now - datetime.fromisoformat(stamp)).total_seconds()))
+
+
+def analytics_get(
+    *, config: PipelineConfig | None = None, now: datetime | None = None
+) -> dict[str, Any]:
+    """The whole analytics document from at most 4 aggregate items and 2 tiny Queries a source.
+
+    Its cost does not grow with the table: counters are read, never recomputed.
+    """
+    config = config or get_config()
+    moment = now or utc_now()
+    by_date_days = window(moment.date(), BY_DATE_DAYS)
+    items = aggregate_items_get(
+        [AGG_TOTAL_SK, AGG_SOURCES_SK, *month_keys(by_date_days)], config=config
+    )
+    total = items.get(AGG_TOTAL_SK, {})
+    months: dict[str, Any] = {}
+    for sk in month_keys(by_date_days):
+        months |= items.get(sk, {})
+    oldest, newest = captured_bounds(config=config)
+    known = feeds()
+    return {
+        "summary": _summary(total, items.get(AGG_SOURCES_SK), oldest, newest, known, moment),
+        "by_source": _by_source(total, known),
+        "by_type": [
+            {
+                "source": f.source,
+                "type": f.type,
+                "count": int(total.get(f"typ#{f.source}#{f.type}", 0)),
+            }
+            for f in known
+        ],
+        "by_date": [{"date": d, "records": int(months.get(f"d#{d}", 0))} for d in by_date_days],
+        "timeline": [
+            {
+                "date": d,
+                "inserted": int(months.get(f"ins#{d}", 0)),
+                "updated": int(months.get(f"upd#{d}", 0)),
+                "records": int(months.get(f"d#{d}", 0)),
+            }
+            for d in by_date_days[-TIMELINE_DAYS:]
+        ],
+    }
+
+
+def _by_source(total: dict[str, Any], known: list[Any]) -> list[dict[str, Any]]:
+    sources = list(dict.fromkeys(f.source for f in known))
+    return [{"source": s, "count": int(total.get(f"src#{s}", 0))} for s in sources]
+
+
+def _summary(
+    total: dict[str, Any],
+    sources_item: dict[str, Any] | None,
+    oldest: str | None,
+    newest: str | None,
+    known: list[Any],
+    now: datetime,
+) -> dict[str, Any]:
+    last = last_success_by_source(sources_item)
+    sources = list(dict.fromkeys(f.source for f in known))
+    return {
+        "total_records": int(total.get("total", 0)),
+        "sources": len(sources),
+        "types": len(known),
+        "oldest_captured_at": oldest,
+        "newest_captured_at": newest,
+        "inserts": int(total.get("inserts", 0)),
+        "updates": int(total.get("updates", 0)),
+        "last_ingest": [
+            {
+                "source": s,
+                "last_success_at": last.get(s),
+                "seconds_since": seconds_since(last[s], now) if s in last else None,
+            }
+            for s in sources
+        ],
+    }

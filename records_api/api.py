@@ -1,0 +1,131 @@
+"""The read-only DRF API: one class per operation, each validate → call → serialize → respond."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.reverse import reverse
+from rest_framework.utils.urls import replace_query_param
+from rest_framework.views import APIView
+
+from pipeline.analytics import analytics_get
+from pipeline.config import get_config
+from pipeline.health import health_get
+from pipeline.ledger import run_list
+from pipeline.records import record_detail, record_list, record_raw_item
+from records_api import serializers as s
+
+ERRORS = {
+    400: OpenApiResponse(s.ErrorSerializer, description="invalid parameter"),
+    503: OpenApiResponse(s.ErrorSerializer, description="data store unavailable"),
+}
+NOT_FOUND = {404: OpenApiResponse(s.ErrorSerializer, description="no such record")}
+RECORD_ID = OpenApiParameter("record_id", str, OpenApiParameter.PATH, description="record id")
+
+
+def _params(serializer_class: type, request: Request) -> dict[str, Any]:
+    params = serializer_class(data=request.query_params)
+    params.is_valid(raise_exception=True)
+    return params.validated_data
+
+
+class ApiRoot(APIView):
+    """Links to every endpoint."""
+
+    @extend_schema(exclude=True)
+    def get(self, request: Request) -> Response:
+        names = ["records", "analytics", "runs", "health", "schema", "docs"]
+        return Response({n: reverse(f"api-{n}", request=request) for n in names})
+
+
+class RecordListApi(APIView):
+    """Curated records, newest first; filter by source and type; cursor paging."""
+
+    @extend_schema(
+        operation_id="records_list",
+        parameters=[s.RecordListParams],
+        responses={200: s.RecordPageSerializer, **ERRORS},
+    )
+    def get(self, request: Request) -> Response:
+        params = _params(s.RecordListParams, request)
+        page = record_list(
+            source=params.get("source"),
+            type_=params.get("type"),
+            limit=params["limit"],
+            cursor=params.get("cursor"),
+            config=get_config(),
+        )
+        url = request.build_absolute_uri()
+        next_url = (
+            replace_query_param(url, "cursor", page.next_cursor) if page.next_cursor else None
+        )
+        results = s.RecordSerializer(page.records, many=True, context={"request": request}).data
+        return Response({"next": next_url, "previous": None, "results": results})
+
+
+class RecordDetailApi(APIView):
+    """One whole curated record."""
+
+    @extend_schema(
+        operation_id="records_retrieve",
+        parameters=[RECORD_ID],
+        responses={200: s.RecordSerializer, **NOT_FOUND, **ERRORS},
+    )
+    def get(self, request: Request, record_id: str) -> Response:
+        record = record_detail(record_id, config=get_config())
+        return Response(s.RecordSerializer(record, context={"request": request}).data)
+
+
+class RecordRawApi(APIView):
+    """The record's item as its source sent it, read from the raw object in S3."""
+
+    @extend_schema(
+        operation_id="records_raw_retrieve",
+        parameters=[RECORD_ID],
+        responses={200: s.RawItemSerializer, **NOT_FOUND, **ERRORS},
+    )
+    def get(self, request: Request, record_id: str) -> Response:
+        return Response(s.RawItemSerializer(record_raw_item(record_id, config=get_config())).data)
+
+
+class AnalyticsApi(APIView):
+    """Summary, counts by source, type and date, and a 7-day timeline, from exact counters."""
+
+    @extend_schema(
+        operation_id="analytics_retrieve", responses={200: s.AnalyticsSerializer, 503: ERRORS[503]}
+    )
+    def get(self, request: Request) -> Response:
+        return Response(s.AnalyticsSerializer(analytics_get(config=get_config())).data)
+
+
+class RunListApi(APIView):
+    """Recent ingestion runs, newest first, with each feed's outcome."""
+
+    @extend_schema(
+        operation_id="runs_list",
+        parameters=[s.RunListParams],
+        responses={200: s.RunListSerializer, **ERRORS},
+    )
+    def get(self, request: Request) -> Response:
+        params = _params(s.RunListParams, request)
+        runs = run_list(limit=params["limit"], config=get_config())
+        data = [run.__dict__ | {"status": run.status} for run in runs]
+        return Response({"results": s.RunSerializer(data, many=True).data})
+
+
+class HealthApi(APIView):
+    """200 when AWS answers and every source ingested recently; 503 otherwise."""
+
+    throttle_classes: list = []  # probes must never be throttled
+
+    @extend_schema(
+        operation_id="health_retrieve", responses={200: s.HealthSerializer, 503: s.HealthSerializer}
+    )
+    def get(self, request: Request) -> Response:
+        healthy, report = health_get(config=get_config())
+        code = status.HTTP_200_OK if healthy else status.HTTP_503_SERVICE_UNAVAILABLE
+        return Response(s.HealthSerializer(report).data, status=code)

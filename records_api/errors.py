@@ -1,0 +1,55 @@
+"""One JSON error shape for the API: ``{"error": code, "detail": message[, "fields": …]}``."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+from rest_framework import status
+from rest_framework.exceptions import ValidationError
+from rest_framework.response import Response
+from rest_framework.views import exception_handler
+
+from pipeline.errors import PipelineError
+from pipeline.records import BadRequest, NotFound
+
+log = logging.getLogger(__name__)
+
+
+def _body(code: str, detail: str, **extra: Any) -> dict[str, Any]:
+    return {"error": code, "detail": detail, **{k: v for k, v in extra.items() if v}}
+
+
+def _validation(exc: ValidationError) -> Response:
+    fields = exc.detail if isinstance(exc.detail, dict) else {"non_field_errors": exc.detail}
+    first = next(iter(fields.items()))
+    message = f"{first[0]}: {' '.join(str(m) for m in first[1])}"
+    return Response(_body("bad_request", message, fields=fields), status.HTTP_400_BAD_REQUEST)
+
+
+def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    """Map pipeline, AWS and DRF errors to JSON; unknown errors are logged and answered 500."""
+    if isinstance(exc, BadRequest):
+        return Response(
+            _body("bad_request", str(exc), field=exc.field), status.HTTP_400_BAD_REQUEST
+        )
+    if isinstance(exc, NotFound):
+        return Response(_body("not_found", str(exc)), status.HTTP_404_NOT_FOUND)
+    if isinstance(exc, (ClientError, BotoCoreError)):
+        log.error("AWS failure on %s: %s", context["request"].path, exc, exc_info=exc)
+        detail = "the data store is unavailable; try again shortly"
+        return Response(_body("service_unavailable", detail), status.HTTP_503_SERVICE_UNAVAILABLE)
+    if isinstance(exc, ValidationError):
+        return _validation(exc)
+    response = exception_handler(exc, context)
+    if response is not None:
+        code = getattr(exc, "default_code", "error")
+        response.data = _body(str(code), str(response.data.get("detail", response.data)))
+        return response
+    if isinstance(exc, PipelineError):
+        log.error("pipeline error on %s: %s", context["request"].path, exc, exc_info=exc)
+    else:
+        log.exception("unexpected error on %s", context["request"].path, exc_info=exc)
+    detail = "unexpected error; it has been logged"
+    return Response(_body("server_error", detail), status.HTTP_500_INTERNAL_SERVER_ERROR)

@@ -1,0 +1,141 @@
+"""Input and output shapes of the API (they also drive the OpenAPI schema)."""
+
+from __future__ import annotations
+
+from rest_framework import serializers
+from rest_framework.reverse import reverse
+
+from pipeline.records import MAX_ID_LENGTH, known_types
+from pipeline.sources import SOURCES
+
+MAX_LIMIT = 100
+
+
+class RecordListParams(serializers.Serializer):
+    source = serializers.ChoiceField(choices=sorted(SOURCES), required=False)
+    type = serializers.ChoiceField(choices=known_types(), required=False)
+    limit = serializers.IntegerField(min_value=1, max_value=MAX_LIMIT, default=20)
+    cursor = serializers.CharField(required=False, max_length=8192, help_text="opaque; from `next`")
+
+
+class RunListParams(serializers.Serializer):
+    limit = serializers.IntegerField(min_value=1, max_value=MAX_LIMIT, default=20)
+
+
+class RecordSerializer(serializers.Serializer):
+    id = serializers.CharField(max_length=MAX_ID_LENGTH)
+    url = serializers.SerializerMethodField()
+    source = serializers.CharField()
+    type = serializers.CharField()
+    title = serializers.CharField()
+    captured_at = serializers.CharField()
+    first_seen_at = serializers.CharField()
+    processed_at = serializers.CharField()
+    version = serializers.IntegerField()
+    fingerprint = serializers.CharField()
+    raw_s3_key = serializers.CharField()
+    raw_index = serializers.IntegerField()
+    run_id = serializers.CharField()
+    data = serializers.DictField()
+
+    def get_url(self, record: dict) -> str:
+        request = self.context.get("request")
+        return reverse("api-record-detail", args=[record["id"]], request=request)
+
+
+class RecordPageSerializer(serializers.Serializer):
+    next = serializers.URLField(allow_null=True)
+    previous = serializers.URLField(allow_null=True)
+    results = RecordSerializer(many=True)
+
+
+class RawItemSerializer(serializers.Serializer):
+    id = serializers.CharField()
+    raw_s3_key = serializers.CharField()
+    raw_index = serializers.IntegerField()
+    item = serializers.JSONField(help_text="the source's item as sent; secrets masked")
+
+
+class LastIngestSerializer(serializers.Serializer):
+    source = serializers.CharField()
+    last_success_at = serializers.CharField(allow_null=True)
+    seconds_since = serializers.IntegerField(allow_null=True)
+
+
+class SummarySerializer(serializers.Serializer):
+    total_records = serializers.IntegerField()
+    sources = serializers.IntegerField()
+    types = serializers.IntegerField()
+    oldest_captured_at = serializers.CharField(allow_null=True)
+    newest_captured_at = serializers.CharField(allow_null=True)
+    inserts = serializers.IntegerField()
+    updates = serializers.IntegerField()
+    last_ingest = LastIngestSerializer(many=True)
+
+
+class SourceCountSerializer(serializers.Serializer):
+    source = serializers.CharField()
+    count = serializers.IntegerField()
+
+
+class TypeCountSerializer(SourceCountSerializer):
+    type = serializers.CharField()
+
+
+class DateCountSerializer(serializers.Serializer):
+    date = serializers.DateField()
+    records = serializers.IntegerField()
+
+
+class TimelineDaySerializer(DateCountSerializer):
+    inserted = serializers.IntegerField()
+    updated = serializers.IntegerField()
+
+
+class AnalyticsSerializer(serializers.Serializer):
+    summary = SummarySerializer()
+    by_source = SourceCountSerializer(many=True)
+    by_type = TypeCountSerializer(many=True)
+    by_date = DateCountSerializer(many=True)
+    timeline = TimelineDaySerializer(many=True)
+
+
+class FeedOutcomeSerializer(serializers.Serializer):
+    source = serializers.CharField()
+    type = serializers.CharField()
+    outcome = serializers.ChoiceField(choices=["stored", "unchanged", "failed"])
+    item_count = serializers.IntegerField()
+    bytes = serializers.IntegerField()
+    hash = serializers.CharField(allow_null=True)
+    s3_key = serializers.CharField(allow_null=True)
+    message_id = serializers.CharField(allow_null=True)
+    error = serializers.CharField(allow_null=True)
+
+
+class RunSerializer(serializers.Serializer):
+    run_id = serializers.CharField()
+    trigger = serializers.CharField()
+    status = serializers.ChoiceField(choices=["succeeded", "partial", "failed"])
+    started_at = serializers.CharField()
+    finished_at = serializers.CharField(allow_null=True)
+    feeds = FeedOutcomeSerializer(many=True)
+
+
+class RunListSerializer(serializers.Serializer):
+    results = RunSerializer(many=True)
+
+
+class HealthSerializer(serializers.Serializer):
+    status = serializers.ChoiceField(choices=["ok", "degraded", "unavailable"])
+    aws = serializers.DictField()
+    queue = serializers.DictField(required=False)
+    dlq = serializers.DictField(required=False)
+    stale_after_seconds = serializers.IntegerField(required=False)
+    sources = serializers.ListField(child=serializers.DictField(), required=False)
+
+
+class ErrorSerializer(serializers.Serializer):
+    error = serializers.CharField()
+    detail = serializers.CharField()
+    field = serializers.CharField(required=False)
+    fields = serializers.DictField(required=False)
