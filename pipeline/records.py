@@ -10,6 +10,7 @@ items whatever the table's size. The cursor holds each partition's exact positio
 from __future__ import annotations
 
 import heapq
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,6 +35,8 @@ CURSOR_SALT = "twl-pipeline.records.cursor"
 CURSOR_VERSION = 1
 END = "end"
 MAX_ID_LENGTH = 256
+# Printable, no spaces, no slashes (ids are path segments); the OpenAPI schema uses it too.
+RECORD_ID_PATTERN = r"^[^\s\x00-\x1f\x7f-\x9f/]{1,256}$"
 
 
 class BadRequest(PipelineError):
@@ -178,8 +181,8 @@ def validate_record_id(record_id: str) -> str:
     """Ids are short printable text; anything else is a BadRequest before any AWS call."""
     if not record_id or len(record_id) > MAX_ID_LENGTH:
         raise BadRequest(f"record id must be 1 to {MAX_ID_LENGTH} characters", field="id")
-    if not record_id.isprintable() or any(c.isspace() for c in record_id):
-        raise BadRequest("record id has control or space characters", field="id")
+    if not re.fullmatch(RECORD_ID_PATTERN, record_id):
+        raise BadRequest("record id has control, space or slash characters", field="id")
     return record_id
 
 

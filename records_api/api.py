@@ -16,7 +16,7 @@ from pipeline.analytics import analytics_get
 from pipeline.config import get_config
 from pipeline.health import health_get
 from pipeline.ledger import run_list
-from pipeline.records import record_detail, record_list, record_raw_item
+from pipeline.records import RECORD_ID_PATTERN, record_detail, record_list, record_raw_item
 from records_api import serializers as s
 
 ERRORS = {
@@ -24,7 +24,13 @@ ERRORS = {
     503: OpenApiResponse(s.ErrorSerializer, description="data store unavailable"),
 }
 NOT_FOUND = {404: OpenApiResponse(s.ErrorSerializer, description="no such record")}
-RECORD_ID = OpenApiParameter("record_id", str, OpenApiParameter.PATH, description="record id")
+RECORD_ID = OpenApiParameter(
+    "record_id",
+    str,
+    OpenApiParameter.PATH,
+    description="record id, e.g. jsonplaceholder-post-1",
+    pattern=RECORD_ID_PATTERN,
+)
 
 
 def _params(serializer_class: type, request: Request) -> dict[str, Any]:
@@ -53,10 +59,10 @@ class RecordListApi(APIView):
     def get(self, request: Request) -> Response:
         params = _params(s.RecordListParams, request)
         page = record_list(
-            source=params.get("source"),
-            type_=params.get("type"),
+            source=params.get("source") or None,
+            type_=params.get("type") or None,
             limit=params["limit"],
-            cursor=params.get("cursor"),
+            cursor=params.get("cursor") or None,
             config=get_config(),
         )
         url = request.build_absolute_uri()

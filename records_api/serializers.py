@@ -12,10 +12,13 @@ MAX_LIMIT = 100
 
 
 class RecordListParams(serializers.Serializer):
-    source = serializers.ChoiceField(choices=sorted(SOURCES), required=False)
-    type = serializers.ChoiceField(choices=known_types(), required=False)
+    # Empty means "all", as an HTML form's "any" option submits it.
+    source = serializers.ChoiceField(choices=sorted(SOURCES), required=False, allow_blank=True)
+    type = serializers.ChoiceField(choices=known_types(), required=False, allow_blank=True)
     limit = serializers.IntegerField(min_value=1, max_value=MAX_LIMIT, default=20)
-    cursor = serializers.CharField(required=False, max_length=8192, help_text="opaque; from `next`")
+    cursor = serializers.CharField(
+        required=False, allow_blank=True, max_length=8192, help_text="opaque; from `next`"
+    )
 
 
 class RunListParams(serializers.Serializer):

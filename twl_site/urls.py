@@ -10,3 +10,6 @@ urlpatterns = [
     path("api/", include("records_api.urls")),
     path("admin/", admin.site.urls),
 ]
+
+handler404 = "records_api.views.page_not_found"
+handler500 = "records_api.views.server_error"
