@@ -92,14 +92,29 @@ def _add_update(table: str, sk: str, changes: dict[str, int]) -> dict[str, Any]:
 
 def feed_success_record(*, source: str, type_: str, at: str, config: PipelineConfig) -> None:
     """Remember a feed's last successful ingest on the one SOURCES item (never moves back)."""
+    _stamp_feed(f"ok#{source}#{type_}", at, {}, config)
+
+
+def feed_failure_record(
+    *, source: str, type_: str, at: str, error: str, config: PipelineConfig
+) -> None:
+    """Remember a feed's last failed ingest and its error on the SOURCES item."""
+    _stamp_feed(f"fail#{source}#{type_}", at, {f"err#{source}#{type_}": error[:500]}, config)
+
+
+def _stamp_feed(name: str, at: str, extra: dict[str, str], config: PipelineConfig) -> None:
+    names = {"#f": name} | {f"#x{i}": k for i, k in enumerate(extra)}
+    values = {":t": {"S": at}} | {f":x{i}": {"S": v} for i, v in enumerate(extra.values())}
+    sets = ["#f = :t"] + [f"#x{i} = :x{i}" for i in range(len(extra))]
     try:
         aws.dynamodb(config).update_item(
             TableName=config.ledger_table,
             Key=to_item({LEDGER_PK: AGG_PK, LEDGER_SK: AGG_SOURCES_SK}),
-            UpdateExpression="SET #f = :t",
+            UpdateExpression="SET " + ", ".join(sets),
+            # Stamps only move forward: a slow, older run never overwrites a newer one.
             ConditionExpression="attribute_not_exists(#f) OR #f < :t",
-            ExpressionAttributeNames={"#f": f"ok#{source}#{type_}"},
-            ExpressionAttributeValues={":t": {"S": at}},
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues=values,
         )
     except ClientError as exc:
         if error_code(exc) != "ConditionalCheckFailedException":

@@ -10,6 +10,8 @@ from collections.abc import Iterable, Sequence
 from datetime import date, datetime, timedelta
 from typing import Any
 
+from django.conf import settings
+
 from pipeline import aws
 from pipeline.aggregates import month_sk
 from pipeline.config import PipelineConfig, get_config
@@ -66,6 +68,48 @@ def last_success_by_source(item: dict[str, Any] | None) -> dict[str, str]:
         source = feed.split("#", 1)[0]
         latest[source] = max(latest.get(source, ""), at)
     return latest
+
+
+# Worst first: a source shows the worst status of its feeds.
+STATUS_ORDER = ("failing", "never", "late", "fresh")
+
+
+def _feed_status(ok: str | None, failed: str | None, now: datetime, stale_after: int) -> str:
+    if failed and (not ok or failed > ok):
+        return "failing"
+    if not ok:
+        return "never"
+    return "late" if seconds_since(ok, now) > stale_after else "fresh"
+
+
+def source_status(
+    item: dict[str, Any] | None, sources: Sequence[str], now: datetime, stale_after: int
+) -> list[dict[str, Any]]:
+    """Per source: last success, last failure and its error, and fresh/late/failing/never."""
+    ok, failed, errors = (
+        counters_raw(item, "ok#"),
+        counters_raw(item, "fail#"),
+        counters_raw(item, "err#"),
+    )
+    rows = []
+    for source in sources:
+        feeds_ = [f.type for f in feeds([source])]
+        keys = [f"{source}#{t}" for t in feeds_]
+        statuses = [_feed_status(ok.get(k), failed.get(k), now, stale_after) for k in keys]
+        last_ok = max((ok[k] for k in keys if k in ok), default=None)
+        last_fail = max((failed[k] for k in keys if k in failed), default=None)
+        failing = [errors.get(k) for k, st in zip(keys, statuses, strict=True) if st == "failing"]
+        rows.append(
+            {
+                "source": source,
+                "status": min(statuses, key=STATUS_ORDER.index),
+                "last_success_at": last_ok,
+                "seconds_since": seconds_since(last_ok, now) if last_ok else None,
+                "last_failure_at": last_fail,
+                "last_error": failing[0] if failing else None,
+            }
+        )
+    return rows
 
 
 def counters_raw(item: dict[str, Any] | None, prefix: str) -> dict[str, Any]:
@@ -134,7 +178,6 @@ def _summary(
     known: list[Any],
     now: datetime,
 ) -> dict[str, Any]:
-    last = last_success_by_source(sources_item)
     sources = list(dict.fromkeys(f.source for f in known))
     return {
         "total_records": int(total.get("total", 0)),
@@ -144,12 +187,5 @@ def _summary(
         "newest_captured_at": newest,
         "inserts": int(total.get("inserts", 0)),
         "updates": int(total.get("updates", 0)),
-        "last_ingest": [
-            {
-                "source": s,
-                "last_success_at": last.get(s),
-                "seconds_since": seconds_since(last[s], now) if s in last else None,
-            }
-            for s in sources
-        ],
+        "last_ingest": source_status(sources_item, sources, now, settings.TWL_STALE_AFTER_SECONDS),
     }

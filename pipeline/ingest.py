@@ -152,6 +152,13 @@ def _record_failure(feed: Feed, config: PipelineConfig, error: str) -> None:
         state = ledger.feed_state_get(source=feed.source, type_=feed.type, config=config)
         state.last_failure_at, state.last_error = iso(utc_now()), error
         ledger.feed_state_put(state, config=config)
+        aggregates.feed_failure_record(
+            source=feed.source,
+            type_=feed.type,
+            at=state.last_failure_at,
+            error=error,
+            config=config,
+        )
     except Exception:
         log.exception("could not record the failure of %s/%s", feed.source, feed.type)
 

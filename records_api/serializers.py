@@ -61,8 +61,11 @@ class RawItemSerializer(serializers.Serializer):
 
 class LastIngestSerializer(serializers.Serializer):
     source = serializers.CharField()
+    status = serializers.ChoiceField(choices=["fresh", "late", "failing", "never"])
     last_success_at = serializers.CharField(allow_null=True)
     seconds_since = serializers.IntegerField(allow_null=True)
+    last_failure_at = serializers.CharField(allow_null=True)
+    last_error = serializers.CharField(allow_null=True)
 
 
 class SummarySerializer(serializers.Serializer):
@@ -134,7 +137,7 @@ class HealthSerializer(serializers.Serializer):
     queue = serializers.DictField(required=False)
     dlq = serializers.DictField(required=False)
     stale_after_seconds = serializers.IntegerField(required=False)
-    sources = serializers.ListField(child=serializers.DictField(), required=False)
+    sources = LastIngestSerializer(many=True, required=False)
 
 
 class ErrorSerializer(serializers.Serializer):

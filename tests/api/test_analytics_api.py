@@ -206,3 +206,14 @@ def test_unknown_api_paths_are_404_json(client, settings):
     reply = client.get("/api/nope")
     assert reply.status_code == 404
     assert reply.json()["error"] == "not_found"
+
+
+def test_source_status_is_failing_when_its_last_attempt_failed(stack, sources, client):
+    ingest(config=stack)
+    sources.replace("GET", f"{stack.randomuser_base_url}/api/", status=500)
+    ingest(config=stack)
+    rows = {r["source"]: r for r in client.get("/api/analytics").json()["summary"]["last_ingest"]}
+    assert rows["jsonplaceholder"]["status"] == "fresh"
+    assert rows["randomuser"]["status"] == "failing"
+    assert "500" in rows["randomuser"]["last_error"]
+    assert client.get("/api/health").status_code == 503
