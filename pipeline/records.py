@@ -193,9 +193,14 @@ def record_detail(record_id: str, *, config: PipelineConfig) -> dict[str, Any]:
     return record
 
 
-def record_raw_item(record_id: str, *, config: PipelineConfig) -> dict[str, Any]:
-    """The record's item as its source sent it, read from the raw object (secrets redacted)."""
-    record = record_detail(record_id, config=config)
+def record_raw_item(
+    record_id: str, *, config: PipelineConfig, record: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """The record's item as its source sent it, read from the raw object (secrets redacted).
+
+    Pass ``record`` when the caller already read it, to save a GetItem.
+    """
+    record = record or record_detail(record_id, config=config)
     body = raw_store.raw_object_get(key=record["raw_s3_key"], config=config)
     source = get_source(record["source"])
     items = source.items(record["type"], json_loads_exact(body))

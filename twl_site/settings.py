@@ -97,7 +97,7 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 # with DEBUG on it serves them straight from the finders, no collectstatic needed.
 WHITENOISE_USE_FINDERS = True
 # Locally nothing is collected; whitenoise would warn about the empty STATIC_ROOT.
-warnings.filterwarnings("ignore", message="No directory at", module="whitenoise.base")
+warnings.filterwarnings("ignore", message="No directory at: .*staticfiles")
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},

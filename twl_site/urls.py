@@ -1,12 +1,10 @@
-"""URL configuration: dashboard, API and the Django admin."""
+"""URL configuration: dashboard pages, API and the Django admin."""
 
 from django.contrib import admin
 from django.urls import include, path
 
-from records_api import views
-
 urlpatterns = [
-    path("", views.home, name="home"),
+    path("", include("records_api.urls_pages")),
     path("api/", include("records_api.urls")),
     path("admin/", admin.site.urls),
 ]
