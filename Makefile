@@ -17,8 +17,9 @@ install: $(STAMP)
 run: $(STAMP)
 	$(BIN)/python manage.py runlocal $(ARGS)
 
-## Run the whole test suite, offline.
+## Run the whole test suite, offline (installs Debian's chromium for the browser tests).
 test: $(STAMP)
+	bash scripts/ensure-chromium.sh
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)
