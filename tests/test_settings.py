@@ -100,3 +100,58 @@ def test_malformed_variables_are_configuration_errors(monkeypatch):
 def test_lists_are_comma_separated(monkeypatch):
     monkeypatch.setenv("X_LIST", " a, b ,,c")
     assert env_list("X_LIST", []) == ["a", "b", "c"]
+
+
+def _deploy_check(extra: dict[str, str]) -> subprocess.CompletedProcess:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "TWL_"))}
+    env = clean | {"DJANGO_DEBUG": "false", "DJANGO_SECRET_KEY": "k" * 10 + "x9#Q" * 12} | extra
+    return subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_check_deploy_passes_with_no_warnings_in_production_mode():
+    result = _deploy_check({"DJANGO_ALLOWED_HOSTS": "abc.execute-api.us-east-1.amazonaws.com"})
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout
+
+
+def test_database_url_selects_postgresql(monkeypatch):
+    import importlib
+
+    from twl_site import settings as site
+
+    monkeypatch.setenv("DATABASE_URL", "postgres://twl:secret@db.internal:5432/twl")
+    try:
+        db = importlib.reload(site).DATABASES["default"]
+        assert (db["ENGINE"], db["HOST"], db["NAME"]) == (
+            "django.db.backends.postgresql",
+            "db.internal",
+            "twl",
+        )
+    finally:
+        monkeypatch.undo()
+        importlib.reload(site)
+
+
+def test_production_cookies_are_secure_and_https_is_enforced(monkeypatch):
+    import importlib
+
+    from twl_site import settings as site
+
+    monkeypatch.setenv("DJANGO_DEBUG", "false")
+    monkeypatch.setenv("DJANGO_SECRET_KEY", "x" * 60)
+    try:
+        prod = importlib.reload(site)
+        assert prod.SESSION_COOKIE_SECURE and prod.CSRF_COOKIE_SECURE and prod.SECURE_SSL_REDIRECT
+        assert prod.SECURE_HSTS_SECONDS == 31_536_000
+        assert prod.SECURE_PROXY_SSL_HEADER == ("HTTP_X_FORWARDED_PROTO", "https")
+        assert prod.SESSION_ENGINE.endswith("signed_cookies")
+    finally:
+        monkeypatch.undo()
+        importlib.reload(site)
