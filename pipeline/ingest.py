@@ -21,6 +21,8 @@ from pipeline.dynamo import iso, json_loads_exact, utc_now
 from pipeline.errors import PipelineError, SourceError
 from pipeline.http import build_session, fetch
 from pipeline.ledger import FeedOutcome, FeedState, RunRecord
+from pipeline.logs import log_context
+from pipeline.metrics import emit
 from pipeline.sources import Feed, feeds, get_source
 
 log = logging.getLogger(__name__)
@@ -48,9 +50,8 @@ def ingest(
         run.feeds.append(_ingest_feed(feed, run.run_id, cfg, http))
     run.finished_at = iso(utc_now())
     ledger.run_put(run, config=cfg)
-    log.info(
-        "run %s %s: %s", run.run_id, run.status, [(f.source, f.type, f.outcome) for f in run.feeds]
-    )
+    with log_context(run_id=run.run_id):
+        log.info("run %s: %s", run.status, [(f.source, f.type, f.outcome) for f in run.feeds])
     return run
 
 
@@ -58,13 +59,15 @@ def _ingest_feed(
     feed: Feed, run_id: str, config: PipelineConfig, session: requests.Session
 ) -> FeedOutcome:
     outcome = FeedOutcome(source=feed.source, type=feed.type, outcome="failed")
-    try:
-        state = ledger.feed_state_get(source=feed.source, type_=feed.type, config=config)
-        _fetch_store_send(feed, run_id, config, session, state, outcome)
-    except Exception as exc:
-        outcome.outcome, outcome.error = "failed", _describe(exc)
-        log.warning("feed %s/%s failed: %s", feed.source, feed.type, outcome.error)
-        _record_failure(feed, config, outcome.error)
+    with log_context(run_id=run_id, source=feed.source, type=feed.type):
+        try:
+            state = ledger.feed_state_get(source=feed.source, type_=feed.type, config=config)
+            _fetch_store_send(feed, run_id, config, session, state, outcome)
+        except Exception as exc:
+            outcome.outcome, outcome.error = "failed", _describe(exc, outcome)
+            log.warning("feed failed: %s", outcome.error)
+            _record_failure(feed, config, outcome.error)
+        _emit_metrics(outcome)
     return outcome
 
 
@@ -82,35 +85,88 @@ def _fetch_store_send(
     outcome.bytes, outcome.hash = len(body), raw_store.content_hash(body)
     items = _items(feed, body, captured, outcome.hash, config)
     outcome.item_count = len(items)
+    outcome.schema_drift = schema_drift(source.expected_fields(feed.type), items)
+    if outcome.schema_drift:
+        log.warning("schema drift: %s", outcome.schema_drift)
     if outcome.hash == state.last_hash:
         outcome.outcome = "unchanged"
         _record_success(state, captured, config)
         return
-    key = raw_store.raw_key(
-        source=feed.source, type_=feed.type, captured_at=captured, digest=outcome.hash
-    )
-    stored = raw_store.raw_object_put(
-        key=key, body=body, metadata=_metadata(feed, captured, outcome.hash, run_id), config=config
-    )
+    key, captured_at = _stored_key(feed, body, captured, run_id, state, outcome, config)
+    outcome.s3_key = key
     message = queue.message_build(
         source=feed.source,
         type_=feed.type,
-        bucket=stored.bucket,
-        key=stored.key,
-        captured_at=iso(captured),
+        bucket=config.raw_bucket,
+        key=key,
+        captured_at=captured_at,
         digest=outcome.hash,
         record_count=len(items),
         run_id=run_id,
     )
-    outcome.s3_key = stored.key
     outcome.message_id = queue.message_send(message, config=config)
     outcome.outcome = "stored"
-    state.last_hash, state.last_key, state.last_captured_at = (
+    state.last_hash, state.last_key, state.last_captured_at = outcome.hash, key, captured_at
+    state.pending_hash = state.pending_key = state.pending_captured_at = None
+    _record_success(state, captured, config)
+
+
+def _stored_key(
+    feed: Feed,
+    body: bytes,
+    captured: datetime,
+    run_id: str,
+    state: FeedState,
+    outcome: FeedOutcome,
+    config: PipelineConfig,
+) -> tuple[str, str]:
+    """Write the body to S3 unless a previous run stored it but could not enqueue it.
+
+    The feed state names such an object as pending *before* the send, so a failed
+    send or a crash never orphans it: the next run with the same body re-sends it.
+    """
+    if state.pending_hash == outcome.hash and state.pending_key and state.pending_captured_at:
+        log.info("re-sending the message of a stored but unsent raw object %s", state.pending_key)
+        return state.pending_key, state.pending_captured_at
+    key = raw_store.raw_key(
+        source=feed.source, type_=feed.type, captured_at=captured, digest=outcome.hash or ""
+    )
+    metadata = _metadata(feed, captured, outcome.hash or "", run_id)
+    raw_store.raw_object_put(key=key, body=body, metadata=metadata, config=config)
+    state.pending_hash, state.pending_key, state.pending_captured_at = (
         outcome.hash,
-        stored.key,
+        key,
         iso(captured),
     )
-    _record_success(state, captured, config)
+    ledger.feed_state_put(state, config=config)
+    return key, iso(captured)
+
+
+def schema_drift(expected: frozenset[str], items: list) -> str | None:
+    """New or missing top-level fields against the source's documented item shape."""
+    objects = [i for i in items if isinstance(i, dict)]
+    if not expected or not objects:
+        return None
+    seen = set().union(*(i.keys() for i in objects))
+    new = sorted(seen - expected)
+    missing = {f: sum(1 for i in objects if f not in i) for f in sorted(expected)}
+    missing = {f: n for f, n in missing.items() if n}
+    parts = [f"new fields: {', '.join(new)}"] if new else []
+    parts += [f"missing {f} in {n} of {len(objects)} items" for f, n in missing.items()]
+    return "; ".join(parts) or None
+
+
+def _emit_metrics(outcome: FeedOutcome) -> None:
+    stored = outcome.outcome == "stored"
+    emit(
+        {
+            "RecordsFetched": outcome.item_count,
+            "RawObjectsStored": 1 if stored else 0,
+            "MessagesSent": 1 if outcome.message_id else 0,
+            "FeedFailures": 1 if outcome.outcome == "failed" else 0,
+        },
+        dimensions={"source": outcome.source, "type": outcome.type},
+    )
 
 
 def _items(
@@ -163,7 +219,8 @@ def _record_failure(feed: Feed, config: PipelineConfig, error: str) -> None:
         log.exception("could not record the failure of %s/%s", feed.source, feed.type)
 
 
-def _describe(exc: Exception) -> str:
-    if isinstance(exc, PipelineError):
-        return str(exc)
-    return f"{type(exc).__name__}: {exc}"[:1000]
+def _describe(exc: Exception, outcome: FeedOutcome) -> str:
+    text = str(exc) if isinstance(exc, PipelineError) else f"{type(exc).__name__}: {exc}"
+    if outcome.s3_key and not outcome.message_id:
+        text += f" (stored at {outcome.s3_key} but not enqueued; the next run re-sends it)"
+    return text[:1000]

@@ -5,10 +5,12 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 from pipeline import aws
 from pipeline.config import PipelineConfig
 from pipeline.constants import LEDGER_PK, LEDGER_SK, RUN_KIND, RUNS_INDEX, RUNS_INDEX_PK
-from pipeline.dynamo import from_item, to_item
+from pipeline.dynamo import error_code, from_item, to_item
 
 
 @dataclass
@@ -23,6 +25,10 @@ class FeedState:
     last_success_at: str | None = None
     last_failure_at: str | None = None
     last_error: str | None = None
+    # Stored in S3 but not yet enqueued (send failed or the run died): re-sent next run.
+    pending_hash: str | None = None
+    pending_key: str | None = None
+    pending_captured_at: str | None = None
 
 
 @dataclass
@@ -38,6 +44,7 @@ class FeedOutcome:
     s3_key: str | None = None
     message_id: str | None = None
     error: str | None = None
+    schema_drift: str | None = None
 
 
 @dataclass
@@ -136,3 +143,54 @@ def message_failure_get(*, message_id: str, config: PipelineConfig) -> dict[str,
         Key=to_item({LEDGER_PK: f"MSG#{message_id}", LEDGER_SK: "FAILURE"}),
     )
     return from_item(reply["Item"]) if "Item" in reply else None
+
+
+def processed_put(
+    *,
+    run_id: str,
+    source: str,
+    type_: str,
+    digest: str,
+    counts: dict[str, int],
+    config: PipelineConfig,
+) -> bool:
+    """Record, once per raw object, what processing it produced (for run reconciliation).
+
+    The first successful processing wins; a redelivery finds the entry and leaves it,
+    so nothing is counted twice. Returns True when this call wrote it.
+    """
+    item = {
+        LEDGER_PK: f"RUN#{run_id}",
+        LEDGER_SK: f"PROCESSED#{source}#{type_}#{digest}",
+        "kind": "processed",
+        "source": source,
+        "type": type_,
+        **counts,
+    }
+    try:
+        aws.dynamodb(config).put_item(
+            TableName=config.ledger_table,
+            Item=to_item(item),
+            ConditionExpression="attribute_not_exists(#pk)",
+            ExpressionAttributeNames={"#pk": LEDGER_PK},
+        )
+    except ClientError as exc:
+        if error_code(exc) == "ConditionalCheckFailedException":
+            return False
+        raise
+    return True
+
+
+def run_items(run_id: str, *, config: PipelineConfig) -> list[dict[str, Any]]:
+    """Every ledger item of one run: the run itself and its processed entries."""
+    paginator = aws.dynamodb(config).get_paginator("query")
+    items: list[dict[str, Any]] = []
+    for page in paginator.paginate(
+        TableName=config.ledger_table,
+        KeyConditionExpression="#pk = :pk",
+        ExpressionAttributeNames={"#pk": LEDGER_PK},
+        ExpressionAttributeValues={":pk": {"S": f"RUN#{run_id}"}},
+        ConsistentRead=True,
+    ):
+        items += [from_item(i) for i in page["Items"]]
+    return items

@@ -9,11 +9,13 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from pipeline import raw_store
+from pipeline import ledger, raw_store
 from pipeline.config import PipelineConfig, get_config
 from pipeline.curated import CuratedRecord, UpsertCounts, fingerprint, records_upsert
 from pipeline.dynamo import error_code, iso, json_loads_exact, utc_now
 from pipeline.errors import InvalidItem, InvalidMessage, SourceError
+from pipeline.logs import log_context
+from pipeline.metrics import emit
 from pipeline.queue import RawObjectMessage
 from pipeline.sources import get_source
 
@@ -63,15 +65,43 @@ def process_message(
     dead-lettered). A bad item is rejected with its reason; the others go on.
     """
     cfg = config or get_config()
-    if message.s3Bucket != cfg.raw_bucket:
-        raise InvalidMessage(f"s3Bucket {message.s3Bucket!r} is not this stage's raw bucket")
-    body = _read_raw(message, cfg)
-    items = _payload_items(message, body)
-    result = ProcessResult(s3_key=message.s3Key, items=len(items))
-    records = _curate_all(message, items, result)
-    result.counts = records_upsert(records, config=cfg, processed_at=iso(utc_now()))
-    log.info("processed %s: %s", message.s3Key, result.as_dict())
+    context = {"run_id": message.runId, "source": message.source, "type": message.type}
+    with log_context(**context, s3_key=message.s3Key):
+        if message.s3Bucket != cfg.raw_bucket:
+            raise InvalidMessage(f"s3Bucket {message.s3Bucket!r} is not this stage's raw bucket")
+        body = _read_raw(message, cfg)
+        items = _payload_items(message, body)
+        result = ProcessResult(s3_key=message.s3Key, items=len(items))
+        records = _curate_all(message, items, result)
+        result.counts = records_upsert(records, config=cfg, processed_at=iso(utc_now()))
+        _record_processed(message, result, cfg)
+        log.info("processed: %s", result.as_dict())
+        for rejection in result.rejections:
+            log.warning("item %d rejected: %s", rejection.index, rejection.reason)
     return result
+
+
+def _record_processed(
+    message: RawObjectMessage, result: ProcessResult, config: PipelineConfig
+) -> None:
+    counts = {k: v for k, v in result.as_dict().items() if isinstance(v, int)}
+    ledger.processed_put(
+        run_id=message.runId,
+        source=message.source,
+        type_=message.type,
+        digest=message.hash,
+        counts=counts,
+        config=config,
+    )
+    emit(
+        {
+            "RecordsInserted": result.counts.inserted,
+            "RecordsUpdated": result.counts.updated,
+            "RecordsUnchanged": result.counts.unchanged + result.counts.stale,
+            "RecordsRejected": result.rejected,
+        },
+        dimensions={"source": message.source, "type": message.type},
+    )
 
 
 def _read_raw(message: RawObjectMessage, config: PipelineConfig) -> bytes:

@@ -19,6 +19,8 @@ from pipeline import aws, ledger
 from pipeline.config import PipelineConfig, get_config
 from pipeline.constants import SQS_BATCH_SIZE
 from pipeline.dynamo import iso, utc_now
+from pipeline.logs import log_context
+from pipeline.metrics import emit
 from pipeline.process import ProcessResult, process_message
 from pipeline.queue import message_parse, queue_url
 
@@ -29,12 +31,14 @@ Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 
 def handle_sqs_record(record: Any) -> dict[str, Any]:
     """Process one Powertools SQSRecord; on failure remember why, then re-raise."""
-    try:
-        result: ProcessResult = process_message(message_parse(record.body))
-        return result.as_dict()
-    except Exception as exc:
-        _remember_failure(record, exc)
-        raise
+    with log_context(message_id=record.message_id):
+        try:
+            result: ProcessResult = process_message(message_parse(record.body))
+            return result.as_dict()
+        except Exception as exc:
+            _remember_failure(record, exc)
+            emit({"ProcessingErrors": 1}, dimensions={"stage": get_config().stage})
+            raise
 
 
 def _remember_failure(record: Any, exc: Exception) -> None:

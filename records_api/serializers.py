@@ -11,18 +11,27 @@ from pipeline.sources import SOURCES
 MAX_LIMIT = 100
 
 
+class QueryIntegerField(serializers.IntegerField):
+    """An integer query parameter where ``limit=`` (present but empty) is an error, not absent."""
+
+    def get_value(self, dictionary):  # type: ignore[no-untyped-def]
+        if dictionary.get(self.field_name) == "":
+            return ""
+        return super().get_value(dictionary)
+
+
 class RecordListParams(serializers.Serializer):
     # Empty means "all", as an HTML form's "any" option submits it.
     source = serializers.ChoiceField(choices=sorted(SOURCES), required=False, allow_blank=True)
     type = serializers.ChoiceField(choices=known_types(), required=False, allow_blank=True)
-    limit = serializers.IntegerField(min_value=1, max_value=MAX_LIMIT, default=20)
+    limit = QueryIntegerField(min_value=1, max_value=MAX_LIMIT, default=20)
     cursor = serializers.CharField(
         required=False, allow_blank=True, max_length=8192, help_text="opaque; from `next`"
     )
 
 
 class RunListParams(serializers.Serializer):
-    limit = serializers.IntegerField(min_value=1, max_value=MAX_LIMIT, default=20)
+    limit = QueryIntegerField(min_value=1, max_value=MAX_LIMIT, default=20)
 
 
 class RecordSerializer(serializers.Serializer):
@@ -116,6 +125,7 @@ class FeedOutcomeSerializer(serializers.Serializer):
     s3_key = serializers.CharField(allow_null=True)
     message_id = serializers.CharField(allow_null=True)
     error = serializers.CharField(allow_null=True)
+    schema_drift = serializers.CharField(allow_null=True, required=False)
 
 
 class RunSerializer(serializers.Serializer):

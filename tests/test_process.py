@@ -22,20 +22,29 @@ pytestmark = pytest.mark.django_db
 SAMPLES = Path(__file__).parent / "samples"
 
 
+WRITES = ("PutItem", "UpdateItem", "TransactWriteItems", "BatchWriteItem", "DeleteItem")
+
+
 class CallCounter:
-    """Counts DynamoDB API calls made through the shared client."""
+    """Counts DynamoDB API calls made through the shared client, and writes per table."""
 
     def __init__(self, client):
         self.calls: Counter[str] = Counter()
-        client.meta.events.register("before-call.dynamodb.*", self._count)
+        self.tables_written: Counter[str] = Counter()
+        client.meta.events.register("provide-client-params.dynamodb.*", self._count)
 
-    def _count(self, model, **kwargs):
+    def _count(self, params, model, **kwargs):
         self.calls[model.name] += 1
+        if model.name in WRITES:
+            ops = params.get("TransactItems", [])
+            tables = [next(iter(op.values()))["TableName"] for op in ops] or [
+                params.get("TableName")
+            ]
+            self.tables_written.update(tables)
 
     @property
     def writes(self) -> int:
-        names = ("PutItem", "UpdateItem", "TransactWriteItems", "BatchWriteItem", "DeleteItem")
-        return sum(self.calls[n] for n in names)
+        return sum(self.calls[n] for n in WRITES)
 
 
 def test_new_items_are_inserted_at_version_one_with_bookkeeping(stack):
@@ -59,7 +68,8 @@ def test_same_fingerprint_means_no_write_at_all(stack):
     again = put_raw(stack, "jsonplaceholder", "post", factories.posts(3))
     result = process_message(again, config=stack)
     assert result.counts.unchanged == 3
-    assert counter.writes == 0
+    # No record or counter is written; only the run ledger notes the message was processed.
+    assert counter.tables_written == {stack.ledger_table: 1}
     assert record_get("jsonplaceholder-post-1", config=stack)["version"] == 1
 
 
@@ -83,7 +93,9 @@ def test_redelivering_a_message_any_number_of_times_changes_nothing(stack):
     counter = CallCounter(aws.dynamodb(stack))
     for _ in range(3):
         assert process_message(message, config=stack).counts.unchanged == 5
-    assert counter.writes == 0
+    # Redelivery writes no record and no counter (the run-ledger put is refused as a repeat).
+    assert stack.curated_table not in counter.tables_written
+    assert all(name == "PutItem" for name in counter.calls if name in WRITES)
     assert record_get("jsonplaceholder-comment-3", config=stack) == snapshot
 
 
@@ -283,4 +295,5 @@ def test_a_thousand_new_records_cost_tens_of_dynamodb_calls(stack):
     result = process_message(message, config=stack)
     assert result.counts.inserted == 1000
     # 96 records per transaction (room for the analytics counters): 11 reads, 11 writes.
-    assert counter.calls == {"BatchGetItem": 11, "TransactWriteItems": 11}
+    # (+1 PutItem: the run ledger's note that this raw object was processed.)
+    assert counter.calls == {"BatchGetItem": 11, "TransactWriteItems": 11, "PutItem": 1}

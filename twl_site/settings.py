@@ -59,6 +59,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "records_api.middleware.ApiLatencyMiddleware",
 ]
 
 ROOT_URLCONF = "twl_site.urls"
@@ -195,11 +196,24 @@ TWL_HTTP_RETRIES = env_int("TWL_HTTP_RETRIES", 3)
 # Longest Retry-After the fetcher honours; keeps a 5-minute job failing fast.
 TWL_HTTP_RETRY_AFTER_MAX = env_int("TWL_HTTP_RETRY_AFTER_MAX", 10)
 
+# Structured JSON logs by default; TWL_LOG_FORMAT=plain for a human-friendly console.
+TWL_LOG_FORMAT = env_str("TWL_LOG_FORMAT", "json")
+# CloudWatch Embedded Metric Format lines on stdout.
+TWL_METRICS_ENABLED = env_bool("TWL_METRICS_ENABLED", default=True)
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {"()": "pipeline.logs.JsonFormatter"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "plain" if TWL_LOG_FORMAT == "plain" else "json",
+        }
+    },
     "root": {"handlers": ["console"], "level": env_str("TWL_LOG_LEVEL", "INFO")},
     "loggers": {
         "botocore": {"level": "WARNING"},

@@ -43,6 +43,10 @@ class Source(Protocol):
         """The raw item as it may be shown outside the raw layer (secrets masked)."""
         ...
 
+    def expected_fields(self, type_: str) -> frozenset[str]:
+        """The documented top-level fields of an item, to report schema drift."""
+        ...
+
 
 REDACTED = "[redacted]"
 

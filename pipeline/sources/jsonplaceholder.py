@@ -11,6 +11,14 @@ from pipeline.sources.base import Curated, Request, block, require, require_obje
 
 NAME = "jsonplaceholder"
 PATHS = {"post": "/posts", "comment": "/comments", "user": "/users"}
+# Documented top-level fields of each item; anything else is reported as schema drift.
+FIELDS = {
+    "post": frozenset({"userId", "id", "title", "body"}),
+    "comment": frozenset({"postId", "id", "name", "email", "body"}),
+    "user": frozenset(
+        {"id", "name", "username", "email", "address", "phone", "website", "company"}
+    ),
+}
 
 
 def _post(item: Mapping[str, Any]) -> Curated:
@@ -97,3 +105,6 @@ class JsonPlaceholder:
 
     def redact(self, type_: str, item: Any) -> Any:
         return item  # nothing secret in JSONPlaceholder
+
+    def expected_fields(self, type_: str) -> frozenset[str]:
+        return FIELDS[type_]

@@ -81,6 +81,23 @@ def _person_fields(item: Mapping[str, Any]) -> dict[str, Any]:
 
 
 SECRET_LOGIN_FIELDS = ("password", "salt", "md5", "sha1", "sha256")
+# API 1.4's top-level fields of a person; anything else is reported as schema drift.
+FIELDS = frozenset(
+    {
+        "gender",
+        "name",
+        "location",
+        "email",
+        "login",
+        "dob",
+        "registered",
+        "phone",
+        "cell",
+        "id",
+        "picture",
+        "nat",
+    }
+)
 
 
 class RandomUser:
@@ -110,6 +127,9 @@ class RandomUser:
         fields["full_name"] = _full_name(block(person, "name")) or None
         title = fields["full_name"] or fields["username"] or natural_id
         return Curated(natural_id=natural_id, title=title, fields=fields)
+
+    def expected_fields(self, type_: str) -> frozenset[str]:
+        return FIELDS
 
     def redact(self, type_: str, item: Any) -> Any:
         """Mask credentials and the national id value; they stay only in the raw layer."""

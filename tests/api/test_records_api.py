@@ -165,3 +165,8 @@ def test_raw_person_has_credentials_and_national_id_masked(client, populated):
 
 def test_raw_of_an_unknown_record_is_404(client, populated):
     assert client.get("/api/records/randomuser-user-nope/raw").status_code == 404
+
+
+@pytest.mark.parametrize("url", ["/api/records?limit=", "/api/runs?limit="])
+def test_an_empty_limit_is_a_400_not_the_default(client, stack, url):
+    assert client.get(url).status_code == 400
