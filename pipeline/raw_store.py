@@ -67,8 +67,15 @@ def raw_object_put(
 
 def raw_object_get(*, key: str, config: PipelineConfig, bucket: str | None = None) -> bytes:
     """Read one raw object's body."""
+    return raw_object_read(key=key, config=config, bucket=bucket)[0]
+
+
+def raw_object_read(
+    *, key: str, config: PipelineConfig, bucket: str | None = None
+) -> tuple[bytes, dict[str, str]]:
+    """Read one raw object's body and its user metadata, in one GetObject."""
     reply = aws.s3(config).get_object(Bucket=bucket or config.raw_bucket, Key=key)
-    return reply["Body"].read()
+    return reply["Body"].read(), reply.get("Metadata", {})
 
 
 def raw_keys_list(*, prefix: str = RAW_PREFIX + "/", config: PipelineConfig) -> Iterator[str]:

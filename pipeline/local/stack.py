@@ -103,8 +103,18 @@ class LocalStack:
             log.debug("provision %s %s %s", change.action, change.resource, change.detail)
         if self.options.migrate:
             call_command("migrate", interactive=False, verbosity=0)
+            self._ensure_admin()
         if self.options.serve_web:
             self._start_web()
+
+    def _ensure_admin(self) -> None:
+        """Create the local-only admin from TWL_ADMIN_USERNAME / TWL_ADMIN_PASSWORD."""
+        from pipeline.local.admin_user import admin_user_from_env, ensure_admin_user
+
+        creds = admin_user_from_env()
+        if creds:
+            ensure_admin_user(username=creds[0], password=creds[1])
+            self.admin_username = creds[0]
 
     def _start_web(self) -> None:
         from django.contrib.staticfiles.handlers import StaticFilesHandler
