@@ -7,11 +7,16 @@ import time
 
 import pytest
 
-from pipeline import aws, ledger
+from pipeline import aws, ledger, raw_store
+from pipeline.aggregates import recount
+from pipeline.config import get_config
+from pipeline.curated import record_get
+from pipeline.dlq import dlq_list, dlq_redrive
+from pipeline.dynamo import iso, utc_now
 from pipeline.handlers import process_sqs_event
-from pipeline.ingest import ingest
+from pipeline.ingest import ingest, new_run_id
 from pipeline.local.sandbox import Fault
-from pipeline.queue import queue_url
+from pipeline.queue import message_build, message_send, queue_url
 from pipeline.worker import drain, poll_once
 from tests.e2e.conftest import count_records
 
@@ -111,3 +116,52 @@ def test_a_failing_message_does_not_hold_back_its_batch_mates(live_config):
     assert totals.failed == 1
     assert count_records(live_config)[("jsonplaceholder", "post")] == 100
     assert time.monotonic() - started < 60
+
+
+def test_a_source_timeout_is_retried_and_a_persistent_one_fails_only_that_feed(
+    live_config, sandbox, settings
+):
+    settings.TWL_HTTP_READ_TIMEOUT = 0.5
+    config = get_config()
+    sandbox.faults.add(
+        Fault(path_prefix="/jsonplaceholder/users", kind="latency", delay=2.0, times=1)
+    )
+    run = ingest(sources=["jsonplaceholder"], config=config)
+    assert [f.outcome for f in run.feeds] == ["stored", "stored", "stored"]
+    assert sandbox.stats()["requests"]["/jsonplaceholder/users"] == 2
+    sandbox.faults.add(Fault(path_prefix="/randomuser", kind="latency", delay=2.0, times=None))
+    second = ingest(config=config)
+    by_source = {f.source: f.outcome for f in second.feeds}
+    assert by_source == {"jsonplaceholder": "unchanged", "randomuser": "failed"}
+    assert "timed out" in second.feeds[-1].error.lower()
+    sandbox.faults.clear()
+    drain(process_sqs_event, config=config)
+    assert recount(config=config, fix=False).drift == []
+
+
+def test_poison_to_dlq_then_fixed_and_redriven_is_processed(live_config):
+    body = json.dumps([{"userId": 1, "id": 1, "title": "fixed later", "body": "b"}]).encode()
+    digest = raw_store.content_hash(body)
+    now = utc_now()
+    key = raw_store.raw_key(source="jsonplaceholder", type_="post", captured_at=now, digest=digest)
+    message = message_build(
+        source="jsonplaceholder",
+        type_="post",
+        bucket=live_config.raw_bucket,
+        key=key,
+        captured_at=iso(now),
+        digest=digest,
+        record_count=1,
+        run_id=new_run_id(now),
+    )
+    message_send(message, config=live_config)
+    for _ in range(6):
+        poll_once(process_sqs_event, config=live_config, wait_seconds=0, retry_delay_seconds=0)
+    [dead] = dlq_list(config=live_config)
+    assert "does not exist" in dead.reason
+    raw_store.raw_object_put(key=key, body=body, metadata={}, config=live_config)  # the fix
+    assert dlq_redrive(None, config=live_config) == 1
+    assert drain(process_sqs_event, config=live_config).succeeded == 1
+    assert record_get("jsonplaceholder-post-1", config=live_config)["title"] == "fixed later"
+    assert dlq_list(config=live_config) == []
+    assert recount(config=live_config, fix=False).drift == []
