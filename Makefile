@@ -14,8 +14,10 @@ $(STAMP): requirements.txt requirements-dev.txt constraints.txt
 install: $(STAMP)
 
 ## Start the whole pipeline on loopback (moto, sandbox sources, scheduler, worker, web).
+## A person reads this console: plain log lines and no EMF metric lines unless asked for.
 run: $(STAMP)
-	$(BIN)/python manage.py runlocal $(ARGS)
+	TWL_LOG_FORMAT=$${TWL_LOG_FORMAT:-plain} TWL_METRICS_ENABLED=$${TWL_METRICS_ENABLED:-false} \
+		$(BIN)/python manage.py runlocal $(ARGS)
 
 ## Run the whole test suite, offline (installs Debian's chromium for the browser tests).
 test: $(STAMP)

@@ -38,6 +38,22 @@ def use_stage(settings, stage: str) -> None:
     settings.TWL_LEDGER_TABLE = f"twl-pipeline-ledger-{stage}"
 
 
+STACK_REWRITTEN_SETTINGS = (
+    "AWS_ENDPOINT_URL",
+    "TWL_S3_REQUIRE_TLS",
+    "TWL_JSONPLACEHOLDER_BASE_URL",
+    "TWL_RANDOMUSER_BASE_URL",
+)
+
+
+def settings_for_local_stack(settings, stage: str):
+    """Touch every setting LocalStack rewrites, so the fixture restores them afterwards."""
+    for name in STACK_REWRITTEN_SETTINGS:
+        setattr(settings, name, getattr(settings, name))
+    use_stage(settings, stage)
+    return settings
+
+
 @pytest.fixture
 def config(settings) -> PipelineConfig:
     """Settings for stage 'test' on in-process moto (no endpoint); returns their config."""

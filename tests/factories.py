@@ -51,15 +51,17 @@ def people(n: int = 3) -> dict[str, Any]:
 
 
 def put_raw(
-    config, source: str, type_: str, payload, *, captured_at: str | None = None
+    config, source: str, type_: str, payload, *, captured_at: str | None = None, write: bool = True
 ) -> RawObjectMessage:
-    """Store a payload as ingestion would, and return the message for it."""
+    """Store a payload as ingestion would (unless ``write`` is off), and return its message."""
     body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
     moment = utc_now()
     digest = raw_store.content_hash(body)
     key = raw_store.raw_key(source=source, type_=type_, captured_at=moment, digest=digest)
-    raw_store.raw_object_put(key=key, body=body, metadata={}, config=config)
-    items = payload.get("results", []) if isinstance(payload, dict) else payload
+    if write:
+        raw_store.raw_object_put(key=key, body=body, metadata={}, config=config)
+    items = json.loads(body)
+    items = items.get("results", []) if isinstance(items, dict) else items
     return message_build(
         source=source,
         type_=type_,

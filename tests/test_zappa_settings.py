@@ -1,27 +1,63 @@
-"""zappa_settings.json loads with Zappa's own loader and names real event functions."""
+"""zappa_settings.json: every stage loads with Zappa's own loader and deploys what we mean."""
 
 from __future__ import annotations
 
+import fnmatch
 import importlib
+import importlib.metadata as metadata
 import inspect
 import json
+import re
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from packaging.requirements import Requirement
+
+from pipeline import iam
+from pipeline.config import get_config
 
 ROOT = Path(__file__).resolve().parent.parent
 SETTINGS = ROOT / "zappa_settings.json"
+RAW = json.loads(SETTINGS.read_text())
+STAGES = sorted(RAW)
+DEPLOYABLE = ["dev", "dev_worker", "prod", "prod_worker"]
+WORKERS = ["dev_worker", "prod_worker"]
+WEB = ["dev", "prod"]
+# Zappa's CLI needs these to build and deploy; the handler inside Lambda never imports them.
+ZAPPA_CLI_ONLY = {
+    "argcomplete",
+    "cfn-flip",
+    "click",
+    "hjson",
+    "pip",
+    "placebo",
+    "python-slugify",
+    "setuptools",
+    "text-unidecode",
+    "toml",
+    "tqdm",
+    "troposphere",
+    "wheel",
+}
+
+# Patterns that do drop runtime files, on purpose: browser source maps (7 MB unzipped).
+TRIMMED_ON_PURPOSE = {"*.map"}
 
 
-@pytest.fixture
-def stage_config(monkeypatch):
+def load(stage: str):
+    """The stage as Zappa sees it: ZappaCLI.load_settings, offline (no credentials loaded)."""
     from zappa.cli import ZappaCLI
 
-    monkeypatch.chdir(ROOT)
     cli = ZappaCLI()
-    cli.api_stage = "dev"
+    cli.api_stage, cli.load_credentials = stage, False
     cli.load_settings(str(SETTINGS))
-    return cli.stage_config
+    return cli
+
+
+@pytest.fixture(scope="module")
+def stages() -> dict:
+    return {stage: load(stage) for stage in STAGES}
 
 
 def _function(dotted: str):
@@ -29,41 +65,181 @@ def _function(dotted: str):
     return getattr(importlib.import_module(module), name)
 
 
-def test_zappa_loads_the_dev_stage_with_the_django_settings(stage_config):
-    assert stage_config["django_settings"] == "twl_site.settings"
-    assert stage_config["runtime"] == "python3.11"
+def test_zappas_loader_loads_every_stage_offline(stages):
+    assert set(stages) == {"base", *DEPLOYABLE}
+    for stage, cli in stages.items():
+        assert cli.django_settings == "twl_site.settings", stage
+        assert cli.runtime == "python3.11", stage
+        assert cli.lambda_name.startswith("twl-pipeline-"), stage
 
 
-def test_every_event_function_is_importable_and_takes_event_and_context(stage_config):
-    functions = [event["function"] for event in stage_config["events"]]
-    assert functions == [
+def test_base_is_a_template_every_deployable_stage_extends(stages):
+    assert "environment_variables" not in RAW["base"]
+    assert "events" not in RAW["base"]
+    for stage in DEPLOYABLE:
+        chain, current = [], stage
+        while current in RAW:
+            chain.append(current)
+            current = RAW[current].get("extends")
+        assert chain[-1] == "base", stage
+
+
+@pytest.mark.parametrize("stage", DEPLOYABLE)
+def test_stage_runs_django_quietly_without_zappas_broad_defaults(stages, stage):
+    config = stages[stage].stage_config
+    assert config["debug"] is False  # Zappa puts tracebacks into 500 bodies when True
+    assert config["log_level"] == "INFO"
+    assert config["keep_warm"] is False
+    assert config["manage_roles"] is False
+    assert config["use_precompiled_packages"] is False  # packaging stays offline
+    assert not config.get("slim_handler")
+    assert "attach_policy" not in config and "extra_permissions" not in config
+    assert config["callbacks"] == {
+        "settings": "pipeline.zappa_callbacks.prepare_stage",
+        "zip": "pipeline.zappa_callbacks.compile_bytecode",
+        "post": "pipeline.zappa_callbacks.post_deploy",
+    }
+
+
+def test_no_stage_uses_the_slim_handler():
+    assert not any(stage.get("slim_handler") for stage in RAW.values())
+
+
+@pytest.mark.parametrize("stage", DEPLOYABLE)
+def test_resource_names_follow_the_stage(stages, stage):
+    env = stages[stage].environment_variables
+    names = iam.StageNames(stage=env["TWL_STAGE"], region="us-east-1", account_id="1" * 12)
+    assert stage.split("_")[0] == env["TWL_STAGE"]
+    assert env["TWL_RAW_BUCKET"] == names.raw_bucket
+    assert (env["TWL_QUEUE_NAME"], env["TWL_DLQ_NAME"]) == names.queues
+    assert env["TWL_CURATED_TABLE"] == names.curated_table
+    assert env["TWL_LEDGER_TABLE"] == names.ledger_table
+    assert env["DJANGO_DEBUG"] == "false"
+    assert int(env["TWL_WORKER_TIMEOUT_SECONDS"]) > 0
+
+
+@pytest.mark.parametrize("stage", DEPLOYABLE)
+def test_each_stage_runs_as_its_least_privilege_role_and_is_named_in_its_policy(stages, stage):
+    cli = stages[stage]
+    twl_stage = cli.environment_variables["TWL_STAGE"]
+    names = iam.StageNames(stage=twl_stage, region=cli.aws_region, account_id="1" * 12)
+    assert cli.stage_config["role_name"] == iam.role_name(twl_stage)
+    assert cli.lambda_name in names.functions
+    assert cli.s3_bucket_name == names.deployment_bucket
+    assert cli.remote_env == f"s3://{names.deployment_bucket}/{names.remote_env_key}"
+
+
+@pytest.mark.parametrize("stage", WEB)
+def test_web_stages_serve_http_and_run_no_events(stages, stage):
+    config = stages[stage].stage_config
+    assert stages[stage].use_apigateway
+    assert not config.get("events")
+    assert config["timeout_seconds"] <= 30  # API Gateway gives up after 29 s anyway
+
+
+@pytest.mark.parametrize("stage", WORKERS)
+def test_worker_stages_ingest_every_five_minutes_and_take_sqs_batches_of_ten(stages, stage):
+    cli = stages[stage]
+    env = cli.environment_variables
+    [schedule, sqs] = cli.stage_config["events"]
+    assert not cli.use_apigateway
+    assert schedule == {
+        "function": "pipeline.handlers.scheduled_ingest",
+        "expression": "rate(5 minutes)",
+    }
+    assert sqs["function"] == "pipeline.handlers.process_sqs_event"
+    source = sqs["event_source"]
+    assert source["batch_size"] == 10
+    assert source["arn"] == f"arn:aws:sqs:{cli.aws_region}:123456789012:{env['TWL_QUEUE_NAME']}"
+    # Created disabled; the post-deploy callback enables it once partial batches are on.
+    assert source["enabled"] is False
+
+
+def test_every_event_function_is_importable_and_takes_event_and_context(stages):
+    functions = {
+        e["function"] for cli in stages.values() for e in cli.stage_config.get("events", [])
+    }
+    assert functions == {
         "pipeline.handlers.scheduled_ingest",
         "pipeline.handlers.process_sqs_event",
-    ]
+    }
     for dotted in functions:
         params = list(inspect.signature(_function(dotted)).parameters)
         assert params == ["event", "context"], dotted
 
 
-def test_schedule_runs_every_five_minutes(stage_config):
-    [schedule] = [e for e in stage_config["events"] if "expression" in e]
-    assert schedule["expression"] == "rate(5 minutes)"
+@pytest.mark.parametrize("stage", DEPLOYABLE)
+def test_queue_visibility_is_at_least_six_times_the_worker_timeout(stages, stage):
+    """Whichever stage provisions the queue, its visibility covers the worker's timeout."""
+    env = stages[stage].environment_variables
+    consumers = [
+        stages[s].stage_config["timeout_seconds"]
+        for s in WORKERS
+        if stages[s].environment_variables["TWL_QUEUE_NAME"] == env["TWL_QUEUE_NAME"]
+    ]
+    assert consumers, f"no worker stage consumes {env['TWL_QUEUE_NAME']}"
+    provisioned = replace(
+        get_config(), worker_timeout_seconds=int(env["TWL_WORKER_TIMEOUT_SECONDS"])
+    )
+    assert provisioned.visibility_timeout_seconds >= 6 * max(consumers)
 
 
-def test_sqs_event_source_feeds_batches_of_ten_from_the_stage_queue(stage_config):
-    [sqs] = [e for e in stage_config["events"] if "event_source" in e]
-    source = sqs["event_source"]
-    assert source["batch_size"] == 10
-    assert source["arn"].startswith("arn:aws:sqs:")
-    assert source["arn"].endswith(":twl-pipeline-ingestion-queue-dev")
+def test_tests_docs_dev_tools_and_local_state_stay_out_of_the_package():
+    excluded = set(RAW["base"]["exclude"]) | set(RAW["base"]["exclude_glob"])
+    wanted = {"tests", "docs", "bench", "artifacts", "scripts", "pipeline/local"}
+    wanted |= {"moto", "pytest", "_pytest", "playwright", "schemathesis", "hypothesis"}
+    wanted |= {"responses", "db.sqlite3", "*.sqlite3", ".env", "__pycache__", "*.pyc"}
+    wanted |= {".pytest_cache", ".ruff_cache", ".hypothesis"}
+    assert wanted <= excluded
 
 
-def test_local_test_and_emulator_code_stays_out_of_the_package():
-    exclude = set(json.loads(SETTINGS.read_text())["dev"]["exclude"])
-    assert {"tests", "moto", "pytest", ".venv", "db.sqlite3"} <= exclude
+def test_exclude_patterns_never_drop_a_file_the_runtime_needs():
+    """``exclude`` matches a name at any depth (botocore/docs once went missing that way)."""
+    patterns = [p for p in RAW["base"]["exclude"] if p not in TRIMMED_ON_PURPOSE]
+    needed = [
+        d for d in _runtime_distributions() if _norm(d.metadata["Name"]) not in ZAPPA_CLI_ONLY
+    ]
+    dropped = [
+        f"{d.metadata['Name']}: {f}"
+        for d in needed
+        for f in d.files or []
+        if any(_matches(part, patterns) for part in str(f).split("/"))
+    ]
+    assert dropped == []
 
 
-def test_worker_timeout_times_six_fits_the_queue_visibility(stage_config, settings):
-    timeout = stage_config["timeout_seconds"]
-    env = stage_config["environment_variables"]
-    assert int(env["TWL_WORKER_TIMEOUT_SECONDS"]) == timeout
+def test_exclude_glob_only_names_top_level_project_paths_or_dev_distributions():
+    """exclude_glob runs on the package root (project and site-packages merged)."""
+    for pattern in RAW["base"]["exclude_glob"]:
+        assert not pattern.startswith(("/", "**")), pattern
+
+
+def _matches(part: str, patterns: list[str]) -> bool:
+    if part == "__pycache__" or part.endswith(".pyc"):
+        return False  # stale timestamp bytecode; the zip callback adds hash-based .pyc files
+    return any(fnmatch.fnmatch(part, p) for p in patterns)
+
+
+def _norm(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def _runtime_distributions() -> list[metadata.Distribution]:
+    """requirements.txt and everything it needs, as installed."""
+    roots = [
+        Requirement(line.split("#")[0].strip())
+        for line in (ROOT / "requirements.txt").read_text().splitlines()
+        if line.split("#")[0].strip()
+    ]
+    seen: dict[str, metadata.Distribution] = {}
+    pending = [(r.name, set(r.extras)) for r in roots]
+    while pending:
+        name, extras = pending.pop()
+        if _norm(name) in seen:
+            continue
+        dist = seen[_norm(name)] = metadata.distribution(name)
+        for raw in dist.requires or []:
+            req = Requirement(raw)
+            if req.marker is None or any(req.marker.evaluate({"extra": e}) for e in extras or {""}):
+                pending.append((req.name, set(req.extras)))
+    return list(seen.values())

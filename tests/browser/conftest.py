@@ -12,7 +12,7 @@ import pytest
 
 from pipeline.config import get_config
 from pipeline.local.stack import LocalStack, StackOptions
-from tests.conftest import use_stage
+from tests.conftest import settings_for_local_stack
 from tests.e2e.conftest import count_records
 
 CHROMIUM = "/usr/bin/chromium"
@@ -74,14 +74,7 @@ def screenshot(page, name: str) -> Path:
 @pytest.fixture
 def running_stack(settings) -> Iterator[LocalStack]:
     """The whole local stack on free ports, with the table full after one real ingest."""
-    for name in (
-        "AWS_ENDPOINT_URL",
-        "TWL_S3_REQUIRE_TLS",
-        "TWL_JSONPLACEHOLDER_BASE_URL",
-        "TWL_RANDOMUSER_BASE_URL",
-    ):
-        setattr(settings, name, getattr(settings, name))
-    use_stage(settings, "browser")
+    settings_for_local_stack(settings, "browser")
     options = StackOptions(
         aws_port=0,
         sources_port=0,

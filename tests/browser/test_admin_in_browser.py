@@ -12,11 +12,10 @@ from pipeline import raw_store
 from pipeline.config import get_config
 from pipeline.curated import record_get
 from pipeline.dlq import dlq_list
-from pipeline.dynamo import iso, utc_now
-from pipeline.ingest import new_run_id
-from pipeline.queue import message_build, message_send
+from pipeline.queue import message_send
 from tests import factories
 from tests.browser.conftest import screenshot
+from tests.factories import put_raw
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -34,20 +33,8 @@ def wait_for(predicate, timeout: float = 60.0):
 def dead_letter_whose_raw_object_is_missing(config) -> tuple[str, bytes, str]:
     """A valid message for a raw object not written yet: it fails 3 times and is dead-lettered."""
     body = json.dumps(factories.posts(1, title="late arrival")).encode()
-    now = utc_now()
-    digest = raw_store.content_hash(body)
-    key = raw_store.raw_key(source="jsonplaceholder", type_="post", captured_at=now, digest=digest)
-    message = message_build(
-        source="jsonplaceholder",
-        type_="post",
-        bucket=config.raw_bucket,
-        key=key,
-        captured_at=iso(now),
-        digest=digest,
-        record_count=1,
-        run_id=new_run_id(now),
-    )
-    return message_send(message, config=config), body, key
+    message = put_raw(config, "jsonplaceholder", "post", body, write=False)
+    return message_send(message, config=config), body, message.s3Key
 
 
 def test_operator_signs_in_and_redrives_a_dead_letter_which_then_gets_processed(

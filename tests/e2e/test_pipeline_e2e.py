@@ -12,13 +12,13 @@ from pipeline.aggregates import recount
 from pipeline.config import get_config
 from pipeline.curated import record_get
 from pipeline.dlq import dlq_list, dlq_redrive
-from pipeline.dynamo import iso, utc_now
 from pipeline.handlers import process_sqs_event
-from pipeline.ingest import ingest, new_run_id
+from pipeline.ingest import ingest
 from pipeline.local.sandbox import Fault
-from pipeline.queue import message_build, message_send, queue_url
+from pipeline.queue import message_send, queue_url
 from pipeline.worker import drain, poll_once
 from tests.e2e.conftest import count_records
+from tests.factories import put_raw
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db]
 
@@ -141,19 +141,8 @@ def test_a_source_timeout_is_retried_and_a_persistent_one_fails_only_that_feed(
 
 def test_poison_to_dlq_then_fixed_and_redriven_is_processed(live_config):
     body = json.dumps([{"userId": 1, "id": 1, "title": "fixed later", "body": "b"}]).encode()
-    digest = raw_store.content_hash(body)
-    now = utc_now()
-    key = raw_store.raw_key(source="jsonplaceholder", type_="post", captured_at=now, digest=digest)
-    message = message_build(
-        source="jsonplaceholder",
-        type_="post",
-        bucket=live_config.raw_bucket,
-        key=key,
-        captured_at=iso(now),
-        digest=digest,
-        record_count=1,
-        run_id=new_run_id(now),
-    )
+    message = put_raw(live_config, "jsonplaceholder", "post", body, write=False)
+    key = message.s3Key
     message_send(message, config=live_config)
     for _ in range(6):
         poll_once(process_sqs_event, config=live_config, wait_seconds=0, retry_delay_seconds=0)

@@ -10,7 +10,7 @@ import requests
 
 from pipeline.config import get_config
 from pipeline.local.stack import LocalStack, StackOptions
-from tests.conftest import use_stage
+from tests.conftest import settings_for_local_stack
 from tests.e2e.conftest import count_records
 
 pytestmark = pytest.mark.e2e
@@ -25,16 +25,7 @@ FULL = {
 
 @pytest.fixture
 def restorable_settings(settings):
-    """Touch every setting the stack rewrites so the fixture restores them afterwards."""
-    for name in (
-        "AWS_ENDPOINT_URL",
-        "TWL_S3_REQUIRE_TLS",
-        "TWL_JSONPLACEHOLDER_BASE_URL",
-        "TWL_RANDOMUSER_BASE_URL",
-    ):
-        setattr(settings, name, getattr(settings, name))
-    use_stage(settings, "runlocal-test")
-    return settings
+    return settings_for_local_stack(settings, "runlocal-test")
 
 
 def test_local_stack_fills_the_table_serves_the_web_and_stops_cleanly(restorable_settings):
