@@ -201,7 +201,11 @@ class LocalStack:
             "  Worker               polling the queue, batches of up to 10",
         ]
         if "web" in self.urls:
+            web = self.urls["web"]
+            lines.append(f"  Web                  {web}  (admin: {web}admin/)")
+        if "web" in self.urls and getattr(self, "admin_username", None):
             lines.append(
-                f"  Web                  {self.urls['web']}  (admin: {self.urls['web']}admin/)"
+                f"  Admin sign-in        user '{self.admin_username}', password from "
+                "TWL_ADMIN_PASSWORD (default 'admin'; local stack only)"
             )
         return lines
