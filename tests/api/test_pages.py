@@ -114,3 +114,16 @@ def test_unknown_page_uses_the_site_404(client, settings):
     settings.DEBUG = False
     reply = client.get("/no-such-page/")
     assert reply.status_code == 404 and "Back to the dashboard" in text(reply)
+
+
+def test_records_and_record_pages_make_a_bounded_number_of_dynamodb_calls(
+    client, populated, dynamo_calls
+):
+    client.get("/records/")
+    assert dict(dynamo_calls.operations) == {"Query": 2}
+    dynamo_calls.operations.clear()
+    client.get("/records/", {"source": "randomuser"})
+    assert dict(dynamo_calls.operations) == {"Query": 1}
+    dynamo_calls.operations.clear()
+    client.get("/records/jsonplaceholder-post-3/")
+    assert dict(dynamo_calls.operations) == {"GetItem": 1}
