@@ -12,6 +12,7 @@ import boto3
 import click
 import pytest
 from django.core.management import CommandError, call_command
+from zappa.core import Zappa
 
 from pipeline import deploy
 from pipeline.zappa_callbacks import compile_bytecode, post_deploy, prepare_stage
@@ -265,3 +266,60 @@ def test_bytecode_callback_adds_unchecked_hash_pyc_files_next_to_each_module(tmp
 def test_bytecode_for_another_python_is_refused(tmp_path):
     with pytest.raises(deploy.DeployError, match="cpython-312"):
         deploy.compile_package_bytecode(Path(tmp_path / "x.zip"), python_tag="cpython-312")
+
+
+# --- Zappa itself, end to end on moto -------------------------------------------------------
+
+
+def _zappa(monkeypatch, *argv: str) -> None:
+    """Run the Zappa CLI in-process (moto intercepts its boto3 calls)."""
+    from zappa.cli import ZappaCLI
+
+    monkeypatch.setattr(ZappaCLI, "check_for_update", lambda self: None)  # PyPI lookup
+    ZappaCLI().handle(list(argv))
+
+
+def test_zappa_deploy_and_update_of_the_worker_leave_partial_batches_on(
+    worker_resources, monkeypatch, tmp_path
+):
+    """`zappa deploy/update dev_worker` on moto: role by name, placeholder account resolved,
+    mapping created disabled by Zappa, then switched to partial batches and enabled."""
+    code = tmp_path / "code.zip"
+    code.write_bytes(_tiny_zip())
+    _zappa(monkeypatch, "deploy", "dev_worker", "--zip", str(code))
+    lam = boto3.client("lambda", region_name="us-east-1")
+    # Listed by queue: moto matches FunctionName literally, and Zappa passed the ARN.
+    [mapping] = lam.list_event_source_mappings(EventSourceArn=worker_resources)[
+        "EventSourceMappings"
+    ]
+    assert (mapping["State"], mapping["FunctionResponseTypes"]) == ("Enabled", [REPORT])
+    assert mapping["FunctionArn"].endswith(f":function:{FUNCTION}")
+    assert lam.get_function(FunctionName=FUNCTION)["Configuration"]["Role"].endswith(
+        ":role/twl-pipeline-dev-lambda"
+    )
+
+    # moto has no ListFunctionUrlConfigs, which `update` calls to drop unused function URLs.
+    monkeypatch.setattr(Zappa, "delete_lambda_function_url", lambda self, name: None)
+    _zappa(monkeypatch, "update", "dev_worker", "--zip", str(code))
+    [mapping] = lam.list_event_source_mappings(EventSourceArn=worker_resources)[
+        "EventSourceMappings"
+    ]
+    assert (mapping["State"], mapping["FunctionResponseTypes"]) == ("Enabled", [REPORT])
+    [rule] = boto3.client("events", region_name="us-east-1").list_rules()["Rules"]
+    assert rule["ScheduleExpression"] == "rate(5 minutes)"
+    assert rule["Name"] == f"{FUNCTION}-pipeline.handlers.scheduled_ingest"
+
+
+@pytest.fixture
+def worker_resources(config, moto_aws, monkeypatch) -> str:
+    """The dev queue and the least-privilege role, as `provision` and `iam_role` make them."""
+    from pipeline import iam
+
+    monkeypatch.delenv(deploy.ACCOUNT_ENV, raising=False)  # looked up with STS, as on AWS
+    sqs = boto3.client("sqs", region_name="us-east-1")
+    url = sqs.create_queue(QueueName=QUEUE)["QueueUrl"]
+    iam.role_ensure(
+        stage="dev", region="us-east-1", account_id="123456789012", client=boto3.client("iam")
+    )
+    attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])
+    return attributes["Attributes"]["QueueArn"]

@@ -1,0 +1,78 @@
+"""Zappa callbacks named in zappa_settings.json: stage checks, package bytecode, post-deploy.
+
+Zappa calls each with the ``ZappaCLI`` instance: ``settings`` right after the stage
+is loaded (every command), ``zip`` after the package is built, ``post`` at the end
+of ``deploy`` and ``update``.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+# Zappa loads this file by path, as a top-level module, from a CLI whose sys.path does
+# not hold the project root; without it ``import pipeline`` would fail.
+_ROOT = str(Path(__file__).resolve().parent.parent)
+if _ROOT not in sys.path:
+    sys.path.insert(0, _ROOT)
+
+import click  # noqa: E402  (Zappa's own CLI dependency; never imported inside Lambda)
+
+from pipeline import deploy  # noqa: E402
+
+
+def prepare_stage(zappa_cli: Any) -> None:
+    """Refuse template stages; put the deploying account id into placeholder SQS ARNs."""
+    env = zappa_cli.stage_config.get("environment_variables", {})
+    if not env.get("TWL_STAGE"):
+        raise click.ClickException(
+            f"stage {zappa_cli.api_stage!r} is a template (it sets no TWL_STAGE); "
+            "use dev, dev_worker, prod or prod_worker"
+        )
+    events = zappa_cli.stage_config.get("events", [])
+    if deploy.has_placeholder(events):
+        resolved = deploy.with_account(events, _account_id(zappa_cli))
+        zappa_cli.override_stage_config_setting("events", resolved)
+
+
+def compile_bytecode(zappa_cli: Any) -> None:
+    """Add hash-based .pyc files to the package so cold starts skip compiling."""
+    try:
+        added = deploy.compile_package_bytecode(Path(zappa_cli.zip_path))
+    except deploy.DeployError as exc:
+        click.echo(f"Bytecode not added ({exc}); cold starts will compile every module.")
+        return
+    click.echo(f"Added {added} hash-based .pyc files to {zappa_cli.zip_path}.")
+
+
+def post_deploy(zappa_cli: Any) -> None:
+    """Turn on partial batch responses for each SQS event source, then enable it."""
+    queues = deploy.sqs_queue_arns(zappa_cli.stage_config.get("events", []))
+    for queue_arn in queues:
+        try:
+            changes = deploy.enable_partial_batch_responses(
+                function_name=zappa_cli.lambda_name,
+                queue_arn=queue_arn,
+                # Zappa's own client: the deploy's credentials, profile and region.
+                client=zappa_cli.zappa.lambda_client,
+                enable=True,
+            )
+        except deploy.DeployError as exc:
+            raise click.ClickException(str(exc)) from exc
+        for change in changes or ["partial batch responses already on"]:
+            click.echo(f"SQS {queue_arn.rsplit(':', 1)[-1]}: {change}")
+
+
+def _account_id(zappa_cli: Any) -> str:
+    """TWL_AWS_ACCOUNT_ID, else the deploying credentials' account (STS)."""
+    explicit = deploy.explicit_account_id()
+    if explicit:
+        return explicit
+    sts = getattr(zappa_cli.zappa, "sts_client", None)
+    if sts is None:  # `zappa package` loads no credentials
+        raise click.ClickException(
+            f"the SQS ARN holds the placeholder account {deploy.PLACEHOLDER_ACCOUNT_ID}: "
+            f"set {deploy.ACCOUNT_ENV} or write your account id into zappa_settings.json"
+        )
+    return deploy.caller_account_id(sts)
