@@ -1,11 +1,13 @@
-"""The embedded AWS: moto's threaded server on loopback, plus one emulator speed fix.
+"""The embedded AWS: moto's threaded server on loopback, plus two emulator speed fixes.
 
 moto 5.2's TransactWriteItems deep-copies the whole table once per item in the
 transaction, to be able to roll back; a 100-item transaction on a 5,000-record table
 then copies half a million items. ``install_moto_speedups`` makes moto keep the
 tables as they are and instead remember just the items the transaction touches,
-restoring those if it is cancelled. Same results, cost proportional to the
-transaction instead of the table. It changes only the emulator, never AWS code paths.
+restoring those if it is cancelled. It also keeps a running size per stored item
+for moto's 400 KB check, which moto recomputes over the whole item for every
+attribute it sets. Same results, cost proportional to the work instead of the
+table or item. It changes only the emulator, never AWS code paths.
 """
 
 from __future__ import annotations
@@ -63,12 +65,42 @@ def _restore(backend: Any, saved: list[tuple[str, dict, Any]]) -> None:
             backend.put_item(table_name, attributes)
 
 
+def _size_of(key: str, value: Any) -> int:
+    from moto.dynamodb.models.dynamo_type import DynamoType
+    from moto.dynamodb.models.utilities import bytesize
+
+    return bytesize(key) + (value.size() if type(value) is DynamoType else bytesize(str(value)))
+
+
+def _limited_setitem(self: dict, key: str, value: Any) -> None:
+    """moto's 400 KB item check, keeping a running total instead of re-measuring the item."""
+    from moto.dynamodb.exceptions import ItemSizeTooLarge
+
+    sizes: dict[str, int] | None = getattr(self, "_twl_sizes", None)
+    if sizes is None or len(sizes) != len(self):  # built by a path that skipped __setitem__
+        sizes = {k: _size_of(k, v) for k, v in self.items()}
+    new = _size_of(key, value)
+    # Same rule as moto: current attributes plus the new one must stay under ~405 KB.
+    if sum(sizes.values()) + new > ITEM_SIZE_LIMIT:
+        raise ItemSizeTooLarge
+    dict.__setitem__(self, key, value)
+    sizes[key] = new
+    self._twl_sizes = sizes  # type: ignore[attr-defined]
+
+
+ITEM_SIZE_LIMIT = 405_000
+
+
 def install_moto_speedups() -> None:
-    """Patch moto's DynamoDB transactions to roll back item by item (idempotent)."""
+    """Patch moto's DynamoDB for speed, same results (idempotent)."""
     global _INSTALLED
     if _INSTALLED:
         return
     from moto.dynamodb import models
+    from moto.dynamodb.models.dynamo_type import LimitedSizeDict
+
+    # moto re-measures the whole item for every attribute it sets (quadratic per item).
+    LimitedSizeDict.__setitem__ = _limited_setitem  # type: ignore[method-assign]
 
     original = models.DynamoDBBackend.transact_write_items
     models.copy = types.SimpleNamespace(deepcopy=_share_tables_deepcopy, copy=copy.copy)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -22,12 +23,15 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         if options["max_batches"] < 1:
             raise CommandError("--max-batches must be at least 1")
+        started = time.perf_counter()
         try:
             totals = drain(process_sqs_event, max_batches=options["max_batches"])
         except (ClientError, BotoCoreError) as exc:
             raise CommandError(f"process failed: {exc}") from exc
+        elapsed = time.perf_counter() - started
         self.stdout.write(
             f"received {totals.received}, processed {totals.succeeded}, failed {totals.failed}"
+            f" in {elapsed:.2f} s"
         )
         if totals.failed:
             raise CommandError(f"{totals.failed} message(s) failed; they stay on the queue")

@@ -1,0 +1,256 @@
+"""Load and throughput on the embedded stack (issue: nothing lost; results in docs/PERFORMANCE.md).
+
+1. The web app under gunicorn on loopback, 50 concurrent clients for 30 s (wrk) on
+   /api/records and /api/analytics: errors, p50, p99, requests/s.
+2. One RandomUser payload of 10,000 people processed completely by the worker
+   (``manage.py process`` in its own process): records/s and the worker's peak memory.
+
+Run: .venv/bin/python bench/load.py [--duration 30] [--connections 50] [--people 10000]
+Needs wrk (Debian package `wrk`). Everything listens on 127.0.0.1 only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import resource
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "twl_site.settings")
+os.environ.setdefault("TWL_METRICS_ENABLED", "false")
+os.environ.setdefault("TWL_LOG_LEVEL", "WARNING")
+
+import django  # noqa: E402
+
+django.setup()
+
+import requests  # noqa: E402
+from django.conf import settings  # noqa: E402
+
+from pipeline import aws, raw_store  # noqa: E402
+from pipeline.config import get_config  # noqa: E402
+from pipeline.dynamo import iso, utc_now  # noqa: E402
+from pipeline.handlers import process_sqs_event  # noqa: E402
+from pipeline.ingest import ingest, new_run_id  # noqa: E402
+from pipeline.local.emulator import Emulator  # noqa: E402
+from pipeline.local.sandbox import SandboxServer  # noqa: E402
+from pipeline.provision import provision  # noqa: E402
+from pipeline.queue import message_build, message_send  # noqa: E402
+from pipeline.worker import drain  # noqa: E402
+
+STAGE = "bench"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def configure(emulator: Emulator, sandbox: SandboxServer) -> dict[str, str]:
+    """Point this process at the stack; return the same settings as environment variables."""
+    env = {
+        "AWS_ENDPOINT_URL": emulator.url,
+        "TWL_S3_REQUIRE_TLS": "false",
+        "TWL_STAGE": STAGE,
+        "TWL_JSONPLACEHOLDER_BASE_URL": sandbox.jsonplaceholder_url,
+        "TWL_RANDOMUSER_BASE_URL": sandbox.randomuser_url,
+    }
+    settings.AWS_ENDPOINT_URL = emulator.url
+    settings.TWL_S3_REQUIRE_TLS = False
+    settings.TWL_JSONPLACEHOLDER_BASE_URL = sandbox.jsonplaceholder_url
+    settings.TWL_RANDOMUSER_BASE_URL = sandbox.randomuser_url
+    for role, name in (
+        ("TWL_RAW_BUCKET", f"twl-pipeline-raw-data-{STAGE}"),
+        ("TWL_QUEUE_NAME", f"twl-pipeline-ingestion-queue-{STAGE}"),
+        ("TWL_DLQ_NAME", f"twl-pipeline-ingestion-queue-{STAGE}-dlq"),
+        ("TWL_CURATED_TABLE", f"twl-pipeline-curated-{STAGE}"),
+        ("TWL_LEDGER_TABLE", f"twl-pipeline-ledger-{STAGE}"),
+    ):
+        setattr(settings, role, name)
+        env[role] = name
+    settings.TWL_STAGE = STAGE
+    aws.reset_clients()
+    return env
+
+
+def start_gunicorn(env: dict[str, str], port: int) -> subprocess.Popen:
+    production = {
+        "DJANGO_DEBUG": "false",
+        "DJANGO_SECRET_KEY": "bench-only-" + "k" * 50,
+        "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
+        "TWL_SSL_REDIRECT": "false",
+        "TWL_API_ANON_RATE": "",
+    }
+    command = [
+        str(ROOT / ".venv/bin/gunicorn"),
+        "twl_site.wsgi",
+        "-b",
+        f"127.0.0.1:{port}",
+        "-w",
+        "2",
+        "--threads",
+        "8",
+    ]
+    process = subprocess.Popen(
+        command,
+        cwd=ROOT,
+        env=os.environ | env | production,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            requests.get(f"http://127.0.0.1:{port}/api/health", timeout=2)
+            return process
+        except requests.ConnectionError:
+            time.sleep(0.2)
+    process.kill()
+    raise RuntimeError("gunicorn did not start")
+
+
+def wrk(url: str, connections: int, duration: int) -> dict[str, float | int]:
+    out = subprocess.run(
+        [
+            "wrk",
+            "-t",
+            "2",
+            "-c",
+            str(connections),
+            "-d",
+            f"{duration}s",
+            "--timeout",
+            "30s",
+            "--latency",
+            url,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+
+    def latency(pct: str) -> float:
+        value, unit = re.search(rf"^\s+{pct}%\s+([\d.]+)(us|ms|s)", out, re.M).groups()
+        return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+    total = int(re.search(r"(\d+) requests in", out).group(1))
+    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    socket_errors = re.search(
+        r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out
+    )
+    errors = (int(non_2xx.group(1)) if non_2xx else 0) + (
+        sum(map(int, socket_errors.groups())) if socket_errors else 0
+    )
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    return {
+        "requests": total,
+        "errors": errors,
+        "p50_ms": latency("50"),
+        "p99_ms": latency("99"),
+        "rps": rps,
+    }
+
+
+def big_payload(sandbox: SandboxServer, people: int) -> bytes:
+    """``people`` RandomUser people in one body (the API serves at most 5,000 a call)."""
+    results: list = []
+    page = 1
+    while len(results) < people:
+        batch = min(5000, people - len(results))
+        reply = requests.get(
+            sandbox.randomuser_url + "/api/",
+            params={"results": batch, "seed": "bench", "page": page},
+            timeout=60,
+        )
+        results += reply.json()["results"]
+        page += 1
+    return json.dumps(
+        {
+            "results": results,
+            "info": {"seed": "bench", "results": len(results), "page": 1, "version": "1.4"},
+        }
+    ).encode()
+
+
+def process_in_worker(env: dict[str, str], body: bytes) -> dict[str, float]:
+    """Enqueue one raw object and time ``manage.py process`` (its own process) draining it."""
+    config = get_config()
+    now = utc_now()
+    digest = raw_store.content_hash(body)
+    key = raw_store.raw_key(source="randomuser", type_="user", captured_at=now, digest=digest)
+    raw_store.raw_object_put(key=key, body=body, metadata={}, config=config)
+    count = len(json.loads(body)["results"])
+    message_send(
+        message_build(
+            source="randomuser",
+            type_="user",
+            bucket=config.raw_bucket,
+            key=key,
+            captured_at=iso(now),
+            digest=digest,
+            record_count=count,
+            run_id=new_run_id(now),
+        ),
+        config=config,
+    )
+    started = time.perf_counter()
+    out = subprocess.run(
+        [sys.executable, "manage.py", "process"],
+        cwd=ROOT,
+        env=os.environ | env,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    elapsed = time.perf_counter() - started
+    processing = float(re.search(r" in ([\d.]+) s", out).group(1))
+    peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    return {
+        "records": count,
+        "process_wall_s": elapsed,
+        "processing_s": processing,
+        "records_per_s": count / processing,
+        "records_per_s_incl_start": count / elapsed,
+        "peak_mb": peak_mb,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--duration", type=int, default=30)
+    parser.add_argument("--connections", type=int, default=50)
+    parser.add_argument("--people", type=int, default=10_000)
+    args = parser.parse_args()
+    if not shutil.which("wrk"):
+        sys.exit("wrk is missing: apt-get install wrk")
+    with Emulator(port=0) as emulator, SandboxServer(port=0) as sandbox:
+        env = configure(emulator, sandbox)
+        provision()
+        ingest(trigger="bench")
+        drain(process_sqs_event)
+        port = free_port()
+        server = start_gunicorn(env, port)
+        try:
+            load = {
+                path: wrk(f"http://127.0.0.1:{port}{path}", args.connections, args.duration)
+                for path in ("/api/records", "/api/analytics")
+            }
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+        throughput = process_in_worker(env, big_payload(sandbox, args.people))
+    print(json.dumps({"load": load, "throughput": throughput, "nproc": os.cpu_count()}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
