@@ -1,9 +1,42 @@
 """API routes under /api/."""
 
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any
+
+from django.http import HttpRequest, HttpResponse
 from django.urls import path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from records_api import api
+
+
+def _lazy(factory: Callable[[], Callable[..., HttpResponse]]) -> Callable[..., HttpResponse]:
+    """A view built on first use: drf-spectacular is heavy to import and only the docs need it.
+
+    Keeps it out of every Lambda cold start that serves data rather than documentation.
+    """
+    view = functools.cache(factory)
+
+    def lazy_view(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        return view()(request, *args, **kwargs)
+
+    lazy_view.csrf_exempt = True  # type: ignore[attr-defined] # as DRF's APIView.as_view()
+    return lazy_view
+
+
+def _schema_view() -> Callable[..., HttpResponse]:
+    from drf_spectacular.views import SpectacularAPIView
+
+    return SpectacularAPIView.as_view()
+
+
+def _docs_view() -> Callable[..., HttpResponse]:
+    from drf_spectacular.views import SpectacularSwaggerView
+
+    return SpectacularSwaggerView.as_view(url_name="api-schema")
+
 
 urlpatterns = [
     path("", api.ApiRoot.as_view(), name="api-root"),
@@ -13,6 +46,6 @@ urlpatterns = [
     path("analytics", api.AnalyticsApi.as_view(), name="api-analytics"),
     path("runs", api.RunListApi.as_view(), name="api-runs"),
     path("health", api.HealthApi.as_view(), name="api-health"),
-    path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
-    path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("schema/", _lazy(_schema_view), name="api-schema"),
+    path("docs/", _lazy(_docs_view), name="api-docs"),
 ]
