@@ -47,6 +47,15 @@ def test_records_browser_filters_and_pages(page, running_stack):
 
 
 def test_opening_a_record_shows_its_fields_and_raw_json(page, running_stack):
+    failures: list[str] = []
+    page.on(
+        "console",
+        lambda m: failures.append(f"console {m.type}: {m.text}") if m.type == "error" else None,
+    )
+    page.on("requestfailed", lambda r: failures.append(f"failed {r.url}: {r.failure}"))
+    page.on(
+        "response", lambda r: failures.append(f"{r.status} {r.url}") if r.status >= 400 else None
+    )
     page.goto(running_stack.urls["web"] + "records/?source=randomuser")
     link = page.get_by_test_id("records-table").locator("tbody tr td:first-child a").first
     record_id = link.inner_text()
@@ -54,5 +63,7 @@ def test_opening_a_record_shows_its_fields_and_raw_json(page, running_stack):
     assert page.get_by_test_id("record-id").inner_text() == record_id
     raw = page.get_by_test_id("raw-json").inner_text()
     assert '"password": "[redacted]"' in raw and '"login"' in raw
-    expect(page.get_by_role("button", name="Copy JSON")).to_be_visible()
+    page.wait_for_load_state("load")
+    assert failures == []
+    expect(page.get_by_role("button", name="Copy JSON")).to_be_visible(timeout=15_000)
     screenshot(page, "record")
