@@ -34,6 +34,13 @@ def prepare_stage(zappa_cli: Any) -> None:
     if deploy.has_placeholder(events):
         resolved = deploy.with_account(events, _account_id(zappa_cli))
         zappa_cli.override_stage_config_setting("events", resolved)
+    if getattr(zappa_cli, "command", None) in PACKAGING_COMMANDS:
+        collected = deploy.collect_static()
+        click.echo(f"Collected {collected} static files into the package for whitenoise.")
+
+
+# Commands that build a package: the static files must be collected into it first.
+PACKAGING_COMMANDS = frozenset({"deploy", "update", "package"})
 
 
 def compile_bytecode(zappa_cli: Any) -> None:

@@ -289,19 +289,11 @@ def test_package_modules_carry_hash_based_bytecode(package):
     assert stale == []
 
 
-def test_the_package_alone_serves_a_request_without_the_dev_environment(package, tmp_path):
-    """Only the zip on sys.path (no site-packages), as in Lambda's /var/task."""
+def _run_in_package(package: Path, tmp_path: Path, body: str) -> str:
+    """Run ``body`` with only the unzipped package on sys.path, as in Lambda's /var/task."""
     with zipfile.ZipFile(package) as archive:
         archive.extractall(tmp_path)
-    script = (
-        "import json, sys\n"
-        f"sys.path.insert(0, {str(tmp_path)!r})\n"
-        "import handler\n"
-        f"event = json.loads({json.dumps(json.dumps(_v1('/api/')))})\n"
-        "reply = handler.lambda_handler(event, None)\n"
-        "print(reply['statusCode'], sorted(m for m in sys.modules if m.split('.')[0] in "
-        "('moto', 'pytest', 'click', 'troposphere')))\n"
-    )
+    script = f"import json, sys\nsys.path.insert(0, {str(tmp_path)!r})\nimport handler\n" + body
     env = {
         "PATH": os.environ["PATH"],
         "DJANGO_SECRET_KEY": SECRET,
@@ -323,4 +315,34 @@ def test_the_package_alone_serves_a_request_without_the_dev_environment(package,
         timeout=60,
     )
     assert done.returncode == 0, done.stderr[-2000:]
-    assert done.stdout.strip().splitlines()[-1] == "200 []"
+    return done.stdout.strip().splitlines()[-1]
+
+
+def test_the_package_alone_serves_a_request_without_the_dev_environment(package, tmp_path):
+    body = (
+        f"event = json.loads({json.dumps(json.dumps(_v1('/api/')))})\n"
+        "reply = handler.lambda_handler(event, None)\n"
+        "print(reply['statusCode'], sorted(m for m in sys.modules if m.split('.')[0] in "
+        "('moto', 'pytest', 'click', 'troposphere')))\n"
+    )
+    assert _run_in_package(package, tmp_path, body) == "200 []"
+
+
+def test_collected_static_files_are_served_under_the_stage_prefix(package, tmp_path):
+    """The page links /dev/static/…(hashed name); that URL, through API Gateway, is the file."""
+    body = (
+        f"page = handler.lambda_handler(json.loads({json.dumps(json.dumps(_v1('/')))}), None)\n"
+        "import re\n"
+        "pattern = r'href=.(/dev/static/css/site[.][0-9a-f]+[.]css).'\n"
+        "found = re.search(pattern, page['body'])\n"
+        "assert found, page['body'][:1500]\n"
+        "href = found.group(1)\n"
+        f"event = json.loads({json.dumps(json.dumps(_v1('/PATH')))})\n"
+        "path = href[len('/dev'):]\n"
+        "event.update(path=path, pathParameters={'proxy': path.lstrip('/')})\n"
+        "event['requestContext']['path'] = href\n"
+        "css = handler.lambda_handler(event, None)\n"
+        "print(page['statusCode'], css['statusCode'], '--accent' in css['body'])\n"
+    )
+    # The dashboard itself answers 503 here (no AWS), still in the site's frame.
+    assert _run_in_package(package, tmp_path, body) == "503 200 True"

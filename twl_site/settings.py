@@ -111,17 +111,27 @@ LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
-STATIC_URL = "static/"
+# Behind API Gateway's default URL every path starts with the stage (/dev, /prod).
+# Zappa passes it as SCRIPT_NAME per request, but Django fixes STATIC_URL's prefix the
+# first time it is read (at start-up, before any request), so the prefix is configured.
+# Leave it empty behind a custom domain.
+FORCE_SCRIPT_NAME = env_str("TWL_SCRIPT_NAME").rstrip("/") or None
+STATIC_URL = f"{FORCE_SCRIPT_NAME or ''}/static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 STATICFILES_DIRS = [BASE_DIR / "static"]
-# whitenoise serves static files from the app itself (Lambda has no web server in front);
-# with DEBUG on it serves them straight from the finders, no collectstatic needed.
-WHITENOISE_USE_FINDERS = True
+# whitenoise serves static files from the app itself (Lambda has no web server in front):
+# in production the files collected into STATIC_ROOT at package time (hashed names,
+# compressed); with DEBUG on straight from the finders, no collectstatic needed.
+WHITENOISE_USE_FINDERS = DEBUG
 # Locally nothing is collected; whitenoise would warn about the empty STATIC_ROOT.
 warnings.filterwarnings("ignore", message="No directory at: .*staticfiles")
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
-    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+    "staticfiles": {
+        "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        if not DEBUG
+        else "django.contrib.staticfiles.storage.StaticFilesStorage"
+    },
 }
 
 # --- API ------------------------------------------------------------------------
