@@ -37,9 +37,11 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import django
 from moto import mock_aws
+from perfdoc import write_section
 
 from pipeline import aws
 from pipeline.aggregates import Delta, feed_success_record, recount
@@ -577,13 +579,7 @@ Populating took {populated}: fast enough that moto's backend is not bypassed."""
 
 def write_doc(text: str, path: Path = DOC) -> None:
     """Replace (or append) this benchmark's section of docs/PERFORMANCE.md."""
-    current = path.read_text() if path.exists() else "# Performance\n"
-    before, found, after = current.partition(HEADING)
-    rest = ""
-    if found:
-        following = after.find("\n## ")
-        rest = after[following + 1 :] if following >= 0 else ""
-    path.write_text(before.rstrip("\n") + "\n\n" + text + "\n" + ("\n" + rest if rest else ""))
+    write_section(HEADING, text, path)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

@@ -43,6 +43,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from perfdoc import write_section  # noqa: E402
 
 DOC = ROOT / "docs" / "PERFORMANCE.md"
 HEADING = "## Cold start and package size"
@@ -401,14 +403,8 @@ def _row(label: str, timing: Timing) -> str:
 
 
 def write_doc(text: str, path: Path = DOC) -> None:
-    """Replace this section of docs/PERFORMANCE.md, or append it at the end."""
-    current = path.read_text() if path.exists() else "# Performance\n"
-    before, found, after = current.partition(HEADING)
-    rest = ""
-    if found:
-        following = after.find("\n## ")
-        rest = after[following + 1 :] if following >= 0 else ""
-    path.write_text(before.rstrip("\n") + "\n\n" + text + ("\n" + rest if rest else ""))
+    """Replace (or append) this benchmark's section of docs/PERFORMANCE.md."""
+    write_section(HEADING, text, path)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
