@@ -231,3 +231,19 @@ def _rewrite(
 
 def _agg_item(sk: str, counters_: Counter[str]) -> dict[str, Any]:
     return {LEDGER_PK: AGG_PK, LEDGER_SK: sk, **{k: v for k, v in counters_.items() if v}}
+
+
+def counters_reset(*, config: PipelineConfig | None = None) -> int:
+    """Delete every record counter (not the feed stamps), before replaying onto an empty table.
+
+    Replay then rebuilds them exactly, per-day update counts included, which a recount
+    cannot. Returns how many counter items were deleted.
+    """
+    config = config or get_config()
+    stored = _stored_aggregates(config)
+    doomed = [sk for sk in stored if sk == AGG_TOTAL_SK or sk.startswith(AGG_MONTH_SK_PREFIX)]
+    for sk in doomed:
+        aws.dynamodb(config).delete_item(
+            TableName=config.ledger_table, Key=to_item({LEDGER_PK: AGG_PK, LEDGER_SK: sk})
+        )
+    return len(doomed)

@@ -7,7 +7,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from pipeline.aggregates import recount
+from pipeline.aggregates import counters_reset, recount
 
 
 class Command(BaseCommand):
@@ -18,8 +18,17 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--check", action="store_true", help="report only; exit 1 on drift")
+        parser.add_argument(
+            "--reset",
+            action="store_true",
+            help="delete the counters instead (before replaying onto an emptied table)",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
+        if options["reset"]:
+            deleted = counters_reset()
+            self.stdout.write(f"{deleted} counter item(s) deleted; replay now rebuilds them.")
+            return
         try:
             report = recount(fix=not options["check"], config=None)
         except (ClientError, BotoCoreError) as exc:
