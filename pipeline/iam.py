@@ -119,6 +119,7 @@ def iam_policy(*, stage: str, region: str, account_id: str) -> dict[str, Any]:
         _queues(names),
         _table_items(names),
         _curated_scan(names),
+        _counter_reset(names),
         _logs(names),
         _remote_env(names),
         _api_gateway_invoke(names),
@@ -169,6 +170,12 @@ def _curated_scan(names: StageNames) -> dict[str, Any]:
     """Only ``manage.py recount`` (run with ``zappa manage``) scans, and only this table."""
     table = names.arn("dynamodb", f"table/{names.curated_table}")
     return _statement("CuratedRecount", ("dynamodb:Scan",), [table])
+
+
+def _counter_reset(names: StageNames) -> dict[str, Any]:
+    """Only ``manage.py recount --reset`` deletes items: the ledger's counter items."""
+    table = names.arn("dynamodb", f"table/{names.ledger_table}")
+    return _statement("CounterReset", ("dynamodb:DeleteItem",), [table])
 
 
 def _logs(names: StageNames) -> dict[str, Any]:

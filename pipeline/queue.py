@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import asdict, dataclass
 from datetime import datetime
@@ -68,7 +69,9 @@ def message_build(
     )
 
 
+@functools.lru_cache(maxsize=64)
 def queue_url(config: PipelineConfig, *, dlq: bool = False) -> str:
+    """The queue's (or DLQ's) URL, looked up once per process and configuration."""
     name = config.dlq_name if dlq else config.queue_name
     return aws.sqs(config).get_queue_url(QueueName=name)["QueueUrl"]
 

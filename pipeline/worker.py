@@ -9,6 +9,7 @@ leave the failed ones on the queue, where SQS's redrive policy dead-letters them
 
 from __future__ import annotations
 
+import functools
 import logging
 import uuid
 from collections.abc import Callable
@@ -180,15 +181,11 @@ def _settle(
         )
 
 
-_ARNS: dict[tuple[str | None, str], str] = {}
-
-
+@functools.lru_cache(maxsize=64)
 def _queue_arn(config: PipelineConfig, url: str) -> str:
-    key = (config.aws_endpoint_url, url)
-    if key not in _ARNS:
-        attrs = aws.sqs(config).get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])
-        _ARNS[key] = attrs["Attributes"]["QueueArn"]
-    return _ARNS[key]
+    """The queue's ARN (for Lambda-shaped events), looked up once per process."""
+    attrs = aws.sqs(config).get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])
+    return attrs["Attributes"]["QueueArn"]
 
 
 def drain(
