@@ -30,8 +30,8 @@ from django.urls import NoReverseMatch, URLPattern, path, reverse
 from django.utils.html import format_html, format_html_join
 
 from pipeline import dlq, ledger, records
-from pipeline.analytics import analytics_get
-from pipeline.config import PipelineConfig, get_config
+from pipeline.analytics import sources_overview
+from pipeline.config import get_config
 from pipeline.errors import PipelineError
 from pipeline.ingest import ingest
 from pipeline.ledger import RunRecord
@@ -501,35 +501,3 @@ class SourceAdmin(ConsoleAdmin):
         self.require_view(request)
         rows = sources_overview(config=get_config())
         return self.render(request, "admin/pipeline/source/list.html", {"sources": rows})
-
-
-def sources_overview(*, config: PipelineConfig) -> list[dict[str, Any]]:
-    """Per source: enabled, record count and per-feed state, from the ledger and counters."""
-    analytics = analytics_get(config=config)
-    by_source = {row["source"]: row["count"] for row in analytics["by_source"]}
-    by_type = {(row["source"], row["type"]): row["count"] for row in analytics["by_type"]}
-    overview = []
-    for name in sorted(SOURCES):
-        feeds = [
-            ledger.feed_state_get(source=name, type_=t, config=config) for t in SOURCES[name].types
-        ]
-        overview.append(
-            {
-                "name": name,
-                "enabled": name in config.enabled_sources,
-                "count": by_source.get(name, 0),
-                "feeds": [{"state": f, "count": by_type.get((name, f.type), 0)} for f in feeds],
-                "last_success_at": max((f.last_success_at or "" for f in feeds), default="")
-                or None,
-                **_last_failure(feeds),
-            }
-        )
-    return overview
-
-
-def _last_failure(feeds: list[ledger.FeedState]) -> dict[str, str | None]:
-    failed = [f for f in feeds if f.last_failure_at]
-    if not failed:
-        return {"last_failure_at": None, "last_error": None}
-    latest = max(failed, key=lambda f: f.last_failure_at or "")
-    return {"last_failure_at": latest.last_failure_at, "last_error": latest.last_error}

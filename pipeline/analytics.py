@@ -12,7 +12,7 @@ from typing import Any
 
 from django.conf import settings
 
-from pipeline import aws
+from pipeline import aws, ledger
 from pipeline.aggregates import month_sk
 from pipeline.config import PipelineConfig, get_config
 from pipeline.constants import (
@@ -26,7 +26,7 @@ from pipeline.constants import (
 )
 from pipeline.dynamo import from_item, to_item, utc_now
 from pipeline.records import captured_bounds
-from pipeline.sources import feeds
+from pipeline.sources import SOURCES, feeds
 
 
 def aggregate_items_get(
@@ -189,3 +189,35 @@ def _summary(
         "updates": int(total.get("updates", 0)),
         "last_ingest": source_status(sources_item, sources, now, settings.TWL_STALE_AFTER_SECONDS),
     }
+
+
+def sources_overview(*, config: PipelineConfig) -> list[dict[str, Any]]:
+    """Per source: enabled, record count and each feed's state, for the operator's console."""
+    analytics = analytics_get(config=config)
+    by_source = {row["source"]: row["count"] for row in analytics["by_source"]}
+    by_type = {(row["source"], row["type"]): row["count"] for row in analytics["by_type"]}
+    overview = []
+    for name in sorted(SOURCES):
+        feeds_ = [
+            ledger.feed_state_get(source=name, type_=t, config=config) for t in SOURCES[name].types
+        ]
+        overview.append(
+            {
+                "name": name,
+                "enabled": name in config.enabled_sources,
+                "count": by_source.get(name, 0),
+                "feeds": [{"state": f, "count": by_type.get((name, f.type), 0)} for f in feeds_],
+                "last_success_at": max((f.last_success_at or "" for f in feeds_), default="")
+                or None,
+                **_last_failure(feeds_),
+            }
+        )
+    return overview
+
+
+def _last_failure(feeds_: list[Any]) -> dict[str, str | None]:
+    failed = [f for f in feeds_ if f.last_failure_at]
+    if not failed:
+        return {"last_failure_at": None, "last_error": None}
+    latest = max(failed, key=lambda f: f.last_failure_at or "")
+    return {"last_failure_at": latest.last_failure_at, "last_error": latest.last_error}
