@@ -24,7 +24,7 @@ from pipeline.constants import (
     LEDGER_SK,
     TIMELINE_DAYS,
 )
-from pipeline.dynamo import from_item, to_item, utc_now
+from pipeline.dynamo import batch_get, to_item, utc_now
 from pipeline.records import captured_bounds
 from pipeline.sources import SOURCES, feeds
 
@@ -32,17 +32,11 @@ from pipeline.sources import SOURCES, feeds
 def aggregate_items_get(
     sort_keys: Iterable[str], *, config: PipelineConfig
 ) -> dict[str, dict[str, Any]]:
-    """Read aggregate items in one BatchGetItem (plus retries of unprocessed keys)."""
+    """Read aggregate items in one BatchGetItem."""
     keys = [to_item({LEDGER_PK: AGG_PK, LEDGER_SK: sk}) for sk in dict.fromkeys(sort_keys)]
-    found: dict[str, dict[str, Any]] = {}
-    request: dict[str, Any] = {config.ledger_table: {"Keys": keys, "ConsistentRead": True}}
-    while request:
-        reply = aws.dynamodb(config).batch_get_item(RequestItems=request)
-        for item in reply.get("Responses", {}).get(config.ledger_table, []):
-            data = from_item(item)
-            found[data[LEDGER_SK]] = data
-        request = reply.get("UnprocessedKeys") or {}
-    return found
+    request = {"Keys": keys, "ConsistentRead": True}
+    items = batch_get(aws.dynamodb(config), config.ledger_table, request)
+    return {data[LEDGER_SK]: data for data in items}
 
 
 def window(today: date, days: int) -> list[str]:
@@ -52,22 +46,6 @@ def window(today: date, days: int) -> list[str]:
 
 def month_keys(days: Sequence[str]) -> list[str]:
     return list(dict.fromkeys(month_sk(d) for d in days))
-
-
-def counters(item: dict[str, Any] | None, prefix: str) -> dict[str, int]:
-    """Attributes ``<prefix><name>`` of an aggregate item as {name: count}, zeros dropped."""
-    if not item:
-        return {}
-    return {k[len(prefix) :]: int(v) for k, v in item.items() if k.startswith(prefix) and int(v)}
-
-
-def last_success_by_source(item: dict[str, Any] | None) -> dict[str, str]:
-    """The newest successful ingest per source, from the per-feed stamps."""
-    latest: dict[str, str] = {}
-    for feed, at in counters_raw(item, "ok#").items():
-        source = feed.split("#", 1)[0]
-        latest[source] = max(latest.get(source, ""), at)
-    return latest
 
 
 # Worst first: a source shows the worst status of its feeds.

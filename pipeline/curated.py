@@ -16,7 +16,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,7 +26,7 @@ from pipeline import aws
 from pipeline.aggregates import Delta
 from pipeline.config import PipelineConfig
 from pipeline.constants import BATCH_GET_LIMIT, CURATED_PK, TRANSACT_LIMIT
-from pipeline.dynamo import error_code, from_item, to_item
+from pipeline.dynamo import batch_get, error_code, from_item, to_item
 from pipeline.errors import PipelineError
 
 log = logging.getLogger(__name__)
@@ -219,33 +218,20 @@ def _is_conflict(exc: ClientError) -> bool:
 
 
 def states_get(ids: Iterable[str], *, config: PipelineConfig) -> dict[str, StoredState]:
-    """Fetch the stored state of up to 100 ids with BatchGetItem (retrying unprocessed keys)."""
-    keys = [{CURATED_PK: {"S": i}} for i in dict.fromkeys(ids)]
-    found: dict[str, StoredState] = {}
+    """Fetch the stored state of up to 100 ids with one BatchGetItem."""
     request = {
-        config.curated_table: {
-            "Keys": keys,
-            "ConsistentRead": True,
-            "ProjectionExpression": ", ".join(f"#a{i}" for i in range(len(_STATE_ATTRIBUTES))),
-            "ExpressionAttributeNames": {f"#a{i}": a for i, a in enumerate(_STATE_ATTRIBUTES)},
-        }
+        "Keys": [{CURATED_PK: {"S": i}} for i in dict.fromkeys(ids)],
+        "ConsistentRead": True,
+        "ProjectionExpression": ", ".join(f"#a{i}" for i in range(len(_STATE_ATTRIBUTES))),
+        "ExpressionAttributeNames": {f"#a{i}": a for i, a in enumerate(_STATE_ATTRIBUTES)},
     }
-    for round_ in range(1_000):
-        if not (keys and request):
-            break
-        if round_:
-            time.sleep(min(0.05 * 2**round_, 1.0))  # DynamoDB asks us to back off
-        reply = aws.dynamodb(config).batch_get_item(RequestItems=request)
-        for item in reply.get("Responses", {}).get(config.curated_table, []):
-            data = from_item(item)
-            found[data["id"]] = StoredState(
-                data["fingerprint"],
-                int(data["version"]),
-                data["captured_at"],
-                data["first_seen_at"],
-            )
-        request = reply.get("UnprocessedKeys") or {}
-    return found
+    items = batch_get(aws.dynamodb(config), config.curated_table, request)
+    return {
+        data["id"]: StoredState(
+            data["fingerprint"], int(data["version"]), data["captured_at"], data["first_seen_at"]
+        )
+        for data in items
+    }
 
 
 def record_get(record_id: str, *, config: PipelineConfig) -> dict[str, Any] | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -51,3 +52,22 @@ def error_code(exc: Exception) -> str:
     """The AWS error code of a botocore ClientError, or '' for anything else."""
     response = getattr(exc, "response", None)
     return (response or {}).get("Error", {}).get("Code", "") if isinstance(response, dict) else ""
+
+
+def batch_get(client: Any, table: str, request: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every item of one BatchGetItem request on ``table``, as plain values.
+
+    DynamoDB may hand back some keys unprocessed; they are asked for again with
+    exponential backoff until none is left.
+    """
+    found: list[dict[str, Any]] = []
+    pending: dict[str, Any] = {table: request} if request.get("Keys") else {}
+    attempt = 0
+    while pending:
+        if attempt:
+            time.sleep(min(0.05 * 2**attempt, 1.0))
+        reply = client.batch_get_item(RequestItems=pending)
+        found += [from_item(item) for item in reply.get("Responses", {}).get(table, [])]
+        pending = reply.get("UnprocessedKeys") or {}
+        attempt += 1
+    return found
