@@ -4,15 +4,28 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
+import signal
+import subprocess
+import sys
 import time
+import unicodedata
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import pytest
 import requests
+from faker import Faker
 
-from pipeline.local.sandbox import Fault, SandboxServer
+from pipeline.local.sandbox import FAKES, FakeApi, Fault, SandboxServer, registry
+from pipeline.local.sandbox import jsonplaceholder as jsonplaceholder_fake
+from pipeline.local.sandbox import randomuser as randomuser_fake
+from pipeline.local.sandbox._nationalities import NATIONALITIES
 
 TIMEOUT = 5
 ISO_MS_Z = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
@@ -32,14 +45,15 @@ def sandbox(running_sandbox: SandboxServer) -> SandboxServer:
     return running_sandbox
 
 
-def get(url: str, **params: object) -> requests.Response:
+def get(url: str, **params: Any) -> requests.Response:
     return requests.get(url, params=params or None, timeout=TIMEOUT)
 
 
-def people(sandbox: SandboxServer, **params: object) -> dict:
+def people(sandbox: SandboxServer, **params: object) -> dict[str, Any]:
     response = get(f"{sandbox.randomuser_url}/api/", **params)
     assert response.status_code == 200
-    return response.json()
+    body: dict[str, Any] = response.json()
+    return body
 
 
 # --------------------------------------------------------------------------- JSONPlaceholder
@@ -230,6 +244,117 @@ def test_inc_and_exc_filter_fields(sandbox: SandboxServer) -> None:
     assert all("email" in p for p in excluded)
 
 
+def test_seeded_people_are_identical_across_calls_and_differ_between_pages(
+    sandbox: SandboxServer,
+) -> None:
+    first = people(sandbox, seed="pages", results=40, page=1, nat="de,ua,ir,ca")
+    again = people(sandbox, seed="pages", results=40, page=1, nat="de,ua,ir,ca")
+    page_two = people(sandbox, seed="pages", results=40, page=2, nat="de,ua,ir,ca")
+
+    assert again["results"] == first["results"]
+    assert page_two["info"]["page"] == 2
+    uuids = {p["login"]["uuid"] for p in first["results"]}
+    assert uuids.isdisjoint(p["login"]["uuid"] for p in page_two["results"])
+    assert [p["name"] for p in page_two["results"]] != [p["name"] for p in first["results"]]
+
+
+def test_concurrent_seeded_requests_get_the_same_people(sandbox: SandboxServer) -> None:
+    url = f"{sandbox.randomuser_url}/api/"
+    expected = get(url, seed="threads", results=300).content
+
+    # The server is threaded and Fakers are pooled: requests in flight must not share one.
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        bodies = list(pool.map(lambda _: get(url, seed="threads", results=300).content, range(8)))
+
+    assert all(body == expected for body in bodies)
+
+
+def _locale_names(locales: tuple[str, ...], kind: str) -> set[str]:
+    """Every name Faker's person provider lists for ``kind`` (e.g. "first_names_male")."""
+    names: set[str] = set()
+    for locale in locales:
+        provider = Faker(locale).factories[0].provider("faker.providers.person")
+        names |= set(getattr(provider, kind, None) or getattr(provider, kind.rsplit("_", 1)[0]))
+    return names
+
+
+def _scripts(text: str) -> set[str]:
+    """The scripts of the letters in ``text`` (first word of each Unicode character name)."""
+    # Only cased and other letters: Ukrainian's apostrophe is a modifier letter (Lm).
+    letters = (ch for ch in text if unicodedata.category(ch) in {"Lu", "Ll", "Lo"})
+    return {unicodedata.name(ch).split()[0] for ch in letters}
+
+
+@pytest.mark.parametrize("code", sorted(NATIONALITIES))
+def test_every_nationality_has_names_from_its_faker_locale_and_an_ascii_email(
+    sandbox: SandboxServer, code: str
+) -> None:
+    nat = NATIONALITIES[code]
+    crowd = people(sandbox, results=60, seed=f"nat-{code}", nat=code)["results"]
+
+    males = _locale_names(nat.locales, "first_names_male")
+    females = _locale_names(nat.locales, "first_names_female")
+    lasts = _locale_names(nat.locales, "last_names")
+    assert {p["nat"] for p in crowd} == {code.upper()}
+    assert {p["gender"] for p in crowd} == {"male", "female"}
+    for p in crowd:
+        first, last = p["name"]["first"], p["name"]["last"]
+        assert first in (males if p["gender"] == "male" else females), (code, first)
+        assert last in lasts, (code, last)
+        assert re.fullmatch(r"[a-z0-9]+(\.[a-z0-9]+)?@example\.com", p["email"]), p["email"]
+        assert p["location"]["country"] == nat.country
+        assert isinstance(p["location"]["postcode"], int | str)
+        assert p["dob"]["age"] >= 18
+
+
+@pytest.mark.parametrize(("code", "script"), [("ua", "CYRILLIC"), ("ir", "ARABIC")])
+def test_non_latin_nationalities_keep_their_script_with_ascii_emails(
+    sandbox: SandboxServer, code: str, script: str
+) -> None:
+    crowd = people(sandbox, results=30, seed="scripts", nat=code)["results"]
+
+    for p in crowd:
+        assert _scripts(p["name"]["first"] + p["name"]["last"]) == {script}, p["name"]
+        local = p["email"].removesuffix("@example.com")
+        assert local.isascii() and len(local) >= 2, p["email"]
+
+
+def test_every_nationality_maps_to_an_installed_faker_locale() -> None:
+    assert len(NATIONALITIES) == 21
+    # Only Serbia lacks a Faker locale of its own (sr_RS); it borrows Croatian names.
+    stand_ins = {code for code, nat in NATIONALITIES.items() if code not in nat.locales[0].lower()}
+    assert stand_ins <= {"rs"}
+    assert NATIONALITIES["ca"].locales == ("en_CA", "fr_CA")
+    assert NATIONALITIES["ua"].locales == ("uk_UA",)
+
+
+def test_gender_param_forces_the_gender(sandbox: SandboxServer) -> None:
+    crowd = people(sandbox, results=40, seed="gender", gender="female", nat="fr,tr")["results"]
+
+    females = _locale_names(("fr_FR", "tr_TR"), "first_names_female")
+    assert {p["gender"] for p in crowd} == {"female"}
+    assert all(p["name"]["first"] in females for p in crowd)
+    assert all("/women/" in p["picture"]["large"] for p in crowd)
+    assert all(
+        p["picture"]["large"].startswith(f"{sandbox.url}/randomuser/portraits/") for p in crowd
+    )
+
+
+def test_five_thousand_results_return_five_thousand_people(sandbox: SandboxServer) -> None:
+    params: dict[str, str | int] = {"results": 5000, "seed": "big"}
+    started = time.monotonic()
+    response = requests.get(f"{sandbox.randomuser_url}/api/", params=params, timeout=60)
+    elapsed = time.monotonic() - started
+
+    body = response.json()
+    assert len(body["results"]) == 5000
+    assert body["info"] == {"seed": "big", "results": 5000, "page": 1, "version": "1.4"}
+    assert len({p["login"]["uuid"] for p in body["results"]}) == 5000
+    assert {p["nat"] for p in body["results"]} == {code.upper() for code in NATIONALITIES}
+    # About 1 s on the 2-core dev machine; a generous bound catches a per-person Faker build.
+    assert elapsed < 15
+
+
 # --------------------------------------------------------------------------- faults
 
 
@@ -370,3 +495,79 @@ def test_server_exposes_urls_and_stop_is_idempotent() -> None:
     server.stop()
     with pytest.raises(requests.ConnectionError):
         requests.get(base + "/jsonplaceholder/posts", timeout=TIMEOUT)
+
+
+def test_registry_finds_both_fakes_by_source() -> None:
+    assert set(FAKES) == {"jsonplaceholder", "randomuser"}
+    assert FAKES["jsonplaceholder"] is jsonplaceholder_fake
+    assert FAKES["randomuser"] is randomuser_fake
+    assert all(isinstance(fake, FakeApi) for fake in FAKES.values())
+    assert {fake.PREFIX for fake in FAKES.values()} == {"/jsonplaceholder", "/randomuser"}
+
+
+@pytest.mark.parametrize(
+    ("path", "source", "rest"),
+    [
+        ("/jsonplaceholder", "jsonplaceholder", ""),
+        ("/jsonplaceholder/posts/1", "jsonplaceholder", "/posts/1"),
+        ("/randomuser/api/1.4/", "randomuser", "/api/1.4/"),
+        ("/randomuserx/api/", None, None),
+        ("/_sandbox/faults", None, None),
+    ],
+)
+def test_registry_routes_by_prefix(path: str, source: str | None, rest: str | None) -> None:
+    found = registry.find(path)
+
+    if source is None:
+        assert found is None
+    else:
+        assert found == (FAKES[source], rest)
+
+
+def test_a_new_fake_in_the_registry_is_served_and_listed(
+    sandbox: SandboxServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def respond(path: str, query: dict[str, list[str]], base_url: str) -> tuple[int, bytes]:
+        return 200, json.dumps({"path": path, "query": query, "base": base_url}).encode()
+
+    echo = SimpleNamespace(SOURCE="echo", PREFIX="/echo", respond=respond)
+    monkeypatch.setitem(registry.FAKES, "echo", echo)
+
+    response = get(f"{sandbox.url}/echo/a/b", x=1)
+
+    assert response.json() == {"path": "/a/b", "query": {"x": ["1"]}, "base": sandbox.url}
+    assert sandbox.url_for("echo") == f"{sandbox.url}/echo"
+    assert sandbox.source_urls()["echo"] == f"{sandbox.url}/echo"
+
+
+def test_source_urls_maps_each_source_to_its_prefix(sandbox: SandboxServer) -> None:
+    assert sandbox.source_urls() == {
+        "jsonplaceholder": f"{sandbox.url}/jsonplaceholder",
+        "randomuser": f"{sandbox.url}/randomuser",
+    }
+    assert sandbox.url_for("randomuser") == sandbox.randomuser_url
+    assert sandbox.url_for("jsonplaceholder") == sandbox.jsonplaceholder_url
+    with pytest.raises(KeyError, match="nowhere"):
+        sandbox.url_for("nowhere")
+
+
+def test_python_dash_m_serves_until_interrupted() -> None:
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    command = [sys.executable, "-m", "pipeline.local.sandbox", "--port", "0"]
+    with subprocess.Popen(
+        command, cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+    ) as process:
+        try:
+            assert process.stdout is not None
+            first_line = process.stdout.readline()
+            url = first_line.split()[-1]
+            posts = requests.get(f"{url}/posts/1", timeout=TIMEOUT)
+            process.send_signal(signal.SIGINT)
+            assert process.wait(timeout=10) == 0
+        finally:
+            if process.poll() is None:
+                process.kill()
+
+    assert first_line.startswith("jsonplaceholder:")
+    assert posts.json()["id"] == 1
