@@ -43,19 +43,24 @@ import django
 from moto import mock_aws
 from perfdoc import write_section
 
-from pipeline import aws
-from pipeline.aggregates import Delta, feed_success_record, recount
-from pipeline.analytics import analytics_get
-from pipeline.config import PipelineConfig, get_config
-from pipeline.curated import CuratedRecord, fingerprint, plan_upserts
-from pipeline.dynamo import iso
+from pipeline.core.clock import iso
+from pipeline.core.config import PipelineConfig, get_config
+from pipeline.core.names import resource_names
+from pipeline.core.payloads import fingerprint
+from pipeline.deploy.provision import provision
 from pipeline.local.emulator import install_moto_speedups
-from pipeline.process import _curate_one
-from pipeline.provision import provision
-from pipeline.queue import RawObjectMessage, message_build
-from pipeline.raw_store import raw_key
-from pipeline.records import record_list
+from pipeline.selectors.analytics import analytics_get
+from pipeline.selectors.records import record_list
+from pipeline.services.process import _curate_one
+from pipeline.services.recount import recount
+from pipeline.services.upsert import plan_upserts
 from pipeline.sources import get_source
+from pipeline.stores import aws
+from pipeline.stores.counters import Delta
+from pipeline.stores.curated import CuratedRecord
+from pipeline.stores.ledger import feed_success_record
+from pipeline.stores.messages import RawObjectMessage, message_build
+from pipeline.stores.raw_store import raw_key
 
 ROOT = Path(__file__).resolve().parents[1]
 SIZES = (1_000, 10_000, 100_000)
@@ -109,12 +114,13 @@ def configure() -> PipelineConfig:
 
     settings.AWS_ENDPOINT_URL = None
     settings.AWS_REGION = "us-east-1"
+    names = resource_names(STAGE)
     settings.TWL_STAGE = STAGE
-    settings.TWL_RAW_BUCKET = f"twl-pipeline-raw-data-{STAGE}"
-    settings.TWL_QUEUE_NAME = f"twl-pipeline-ingestion-queue-{STAGE}"
-    settings.TWL_DLQ_NAME = f"twl-pipeline-ingestion-queue-{STAGE}-dlq"
-    settings.TWL_CURATED_TABLE = f"twl-pipeline-curated-{STAGE}"
-    settings.TWL_LEDGER_TABLE = f"twl-pipeline-ledger-{STAGE}"
+    settings.TWL_RAW_BUCKET = names.raw_bucket
+    settings.TWL_QUEUE_NAME = names.queue
+    settings.TWL_DLQ_NAME = names.dlq
+    settings.TWL_CURATED_TABLE = names.curated_table
+    settings.TWL_LEDGER_TABLE = names.ledger_table
     settings.TWL_S3_REQUIRE_TLS = False
     return get_config()
 
@@ -509,7 +515,8 @@ def notes(reports: list[SizeReport], timing: Timing) -> str:
             "made one Scan call without following `LastEvaluatedKey`, which is wrong past "
             f"1 MB per Scan page: one page held {pages} records here. The Scan rows above "
             "follow every page, the cheapest *correct* form of that approach.",
-            "- Counters checked: `pipeline.aggregates.recount(fix=False)` on the 1,000-record "
+            "- Counters checked: `pipeline.services.recount.recount(fix=False)` on the "
+            "1,000-record "
             f"table reports {', '.join(drift) or 'not run'}.",
             f"- Wall time: median of {timing.runs} runs (fewer where marked: a call stops "
             f"repeating once it has taken {timing.budget_seconds:.0f} s in total), in-process "
@@ -563,13 +570,13 @@ def section(reports: list[SizeReport], timing: Timing, sizes: list[int], seconds
 HOW_POPULATED = """\
 How the tables are filled (not through processing, which is exact but slow at 100k):
 per size, a fresh in-process moto (`moto.mock_aws`, after `install_moto_speedups()`),
-resources from `pipeline.provision.provision`. Records are synthetic source items
+resources from `pipeline.deploy.provision.provision`. Records are synthetic source items
 (JSONPlaceholder posts 16 %, comments 40 %, users 4 %; RandomUser people 40 %) in
 captures of the sources' real sizes (100, 500, 10, 25 items) at random moments over the
-last 10 days, curated by the sources' own `curate` and `pipeline.process._curate_one`
-and made version-1 items by `pipeline.curated.plan_upserts`, so every attribute is what
+last 10 days, curated by the sources' own `curate` and `pipeline.services.process._curate_one`
+and made version-1 items by `pipeline.services.upsert.plan_upserts`, so every attribute is what
 processing stores; they are written with BatchWriteItem, 25 a call, through boto3.
-The analytics counters come from `pipeline.aggregates.Delta` (`.insert()` per record),
+The analytics counters come from `pipeline.stores.counters.Delta` (`.insert()` per record),
 written with the UpdateItem ops of its `transact_items()`, plus each feed's
 last-success stamp. Raw objects are not written (no read here needs them). Requests
 and items are counted by botocore event hooks on `aws.dynamodb(config)`, as

@@ -1,3 +1,4 @@
+# ruff: noqa: E402  (imports follow the environment set-up above them)
 """Benchmark: cold start through Zappa's handler, and the Lambda package's size.
 
     .venv/bin/python bench/cold_start.py [--runs 5] [--package PATH] [--no-doc]
@@ -44,7 +45,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from perfdoc import write_section  # noqa: E402
+from perfdoc import write_section
 
 DOC = ROOT / "docs" / "PERFORMANCE.md"
 HEADING = "## Cold start and package size"
@@ -92,8 +93,9 @@ os.environ["DJANGO_SETTINGS_MODULE"] = settings.DJANGO_SETTINGS
 from zappa.ext.django_zappa import get_django_wsgi
 app = get_django_wsgi(settings.DJANGO_SETTINGS); mark("Django setup and WSGI app")
 import twl_site.urls; mark("URLconf (DRF serializers, psycopg, drf-spectacular, admin)")
-from pipeline import aws
-aws.dynamodb(); mark("DynamoDB client")
+from pipeline.core.config import get_config
+from pipeline.stores import aws
+aws.dynamodb(get_config()); mark("DynamoDB client")
 instance = handler.LambdaHandler.__new__(handler.LambdaHandler)
 instance.settings, instance.trailing_slash = settings, True
 instance.wsgi_app = handler.ZappaWSGIMiddleware(app)
@@ -233,18 +235,22 @@ def start_aws() -> tuple[object, str]:
     django.setup()
     import boto3
 
-    from pipeline.provision import provision
+    from pipeline.core.config import get_config
+    from pipeline.core.names import resource_names
+    from pipeline.deploy.provision import provision
 
-    provision()
+    provision(config=get_config())
     s3 = boto3.client("s3", endpoint_url=emulator.url)
-    bucket = f"twl-pipeline-zappa-deployments-{STAGE}"
-    s3.create_bucket(Bucket=bucket)
+    names = resource_names(STAGE)
+    s3.create_bucket(Bucket=names.deployment_bucket)
     body = json.dumps({"DJANGO_SECRET_KEY": SECRET}).encode()
-    s3.put_object(Bucket=bucket, Key=f"twl-pipeline-{STAGE}-secrets.json", Body=body)
+    s3.put_object(Bucket=names.deployment_bucket, Key=names.remote_env_key, Body=body)
     return emulator, emulator.url
 
 
 def child_env(endpoint: str, *, secret: bool) -> dict[str, str]:
+    from pipeline.core.names import resource_names
+
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "AWS_ACCESS_KEY_ID": "testing",
@@ -252,7 +258,7 @@ def child_env(endpoint: str, *, secret: bool) -> dict[str, str]:
         "AWS_REGION": "us-east-1",
         "AWS_ENDPOINT_URL": endpoint,
         "AWS_EC2_METADATA_DISABLED": "true",
-        "AWS_LAMBDA_FUNCTION_NAME": f"twl-pipeline-{STAGE}",
+        "AWS_LAMBDA_FUNCTION_NAME": resource_names(STAGE).web_function,
         "PYTHONDONTWRITEBYTECODE": "1",
         "TWL_LOG_LEVEL": "WARNING",
         "TWL_S3_REQUIRE_TLS": "false",
@@ -369,7 +375,7 @@ time, medians, milliseconds; interpreter start-up, about 20 ms, not included):
 - **Bytecode.** Zappa dates every zip entry 1980-01-01, so ordinary (timestamp) `.pyc`
   files never match their sources in Lambda, and `/var/task` is read-only: every cold
   start would compile Django, DRF and botocore again (second row). The `zip` callback
-  (`pipeline.zappa_callbacks.compile_bytecode`) adds unchecked-hash `.pyc` files
+  (`pipeline.deploy.zappa_callbacks.compile_bytecode`) adds unchecked-hash `.pyc` files
   (PEP 552) compiled from the zip's own sources (first row).
 - **The rest of the gap** is work the baseline does not do (table above): Zappa's
   handler imports werkzeug and builds an S3 resource for `remote_env`; the URLconf

@@ -1,3 +1,4 @@
+# ruff: noqa: E402  (imports follow the environment set-up above them)
 """Load and throughput on the embedded stack (issue: nothing lost; results in docs/PERFORMANCE.md).
 
 1. The web app under gunicorn on loopback, 50 concurrent clients for 30 s (wrk) on
@@ -29,23 +30,28 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "twl_site.settings")
 os.environ.setdefault("TWL_METRICS_ENABLED", "false")
 os.environ.setdefault("TWL_LOG_LEVEL", "WARNING")
 
-import django  # noqa: E402
+import django
 
 django.setup()
 
-import requests  # noqa: E402
-from django.conf import settings  # noqa: E402
+import requests
+from django.conf import settings
 
-from pipeline import aws, raw_store  # noqa: E402
-from pipeline.config import get_config  # noqa: E402
-from pipeline.dynamo import iso, utc_now  # noqa: E402
-from pipeline.handlers import process_sqs_event  # noqa: E402
-from pipeline.ingest import ingest, new_run_id  # noqa: E402
-from pipeline.local.emulator import Emulator  # noqa: E402
-from pipeline.local.sandbox import SandboxServer  # noqa: E402
-from pipeline.provision import provision  # noqa: E402
-from pipeline.queue import message_build, message_send  # noqa: E402
-from pipeline.worker import drain  # noqa: E402
+from pipeline.core.config import get_config
+from pipeline.core.names import OVERRIDES, resource_names
+from pipeline.core.payloads import content_hash
+from pipeline.deploy.provision import provision
+from pipeline.handlers import process_sqs_event
+from pipeline.local.emulator import Emulator
+from pipeline.local.poller import drain
+from pipeline.local.sandbox import SandboxServer
+from pipeline.services.ingest import ingest, new_run_id
+from pipeline.stores import (
+    aws,
+    raw_store,
+)
+from pipeline.stores.dynamo import iso, utc_now
+from pipeline.stores.messages import message_build, message_send
 
 STAGE = "bench"
 
@@ -62,22 +68,15 @@ def configure(emulator: Emulator, sandbox: SandboxServer) -> dict[str, str]:
         "AWS_ENDPOINT_URL": emulator.url,
         "TWL_S3_REQUIRE_TLS": "false",
         "TWL_STAGE": STAGE,
-        "TWL_JSONPLACEHOLDER_BASE_URL": sandbox.jsonplaceholder_url,
-        "TWL_RANDOMUSER_BASE_URL": sandbox.randomuser_url,
+        **{f"TWL_{name.upper()}_BASE_URL": url for name, url in sandbox.source_urls().items()},
     }
     settings.AWS_ENDPOINT_URL = emulator.url
     settings.TWL_S3_REQUIRE_TLS = False
-    settings.TWL_JSONPLACEHOLDER_BASE_URL = sandbox.jsonplaceholder_url
-    settings.TWL_RANDOMUSER_BASE_URL = sandbox.randomuser_url
-    for role, name in (
-        ("TWL_RAW_BUCKET", f"twl-pipeline-raw-data-{STAGE}"),
-        ("TWL_QUEUE_NAME", f"twl-pipeline-ingestion-queue-{STAGE}"),
-        ("TWL_DLQ_NAME", f"twl-pipeline-ingestion-queue-{STAGE}-dlq"),
-        ("TWL_CURATED_TABLE", f"twl-pipeline-curated-{STAGE}"),
-        ("TWL_LEDGER_TABLE", f"twl-pipeline-ledger-{STAGE}"),
-    ):
-        setattr(settings, role, name)
-        env[role] = name
+    settings.TWL_SOURCE_BASE_URLS = sandbox.source_urls()
+    names = resource_names(STAGE)
+    for role, attribute in OVERRIDES.items():
+        setattr(settings, attribute, getattr(names, role))
+        env[attribute] = getattr(names, role)
     settings.TWL_STAGE = STAGE
     aws.reset_clients()
     return env
@@ -186,7 +185,7 @@ def process_in_worker(env: dict[str, str], body: bytes) -> dict[str, float]:
     """Enqueue one raw object and time ``manage.py process`` (its own process) draining it."""
     config = get_config()
     now = utc_now()
-    digest = raw_store.content_hash(body)
+    digest = content_hash(body)
     key = raw_store.raw_key(source="randomuser", type_="user", captured_at=now, digest=digest)
     raw_store.raw_object_put(key=key, body=body, metadata={}, config=config)
     count = len(json.loads(body)["results"])

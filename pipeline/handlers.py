@@ -1,14 +1,19 @@
-"""Lambda entry points, thin: parse the event, call ingest/process, shape the reply.
+"""Every Lambda entry point, thin: typed event in, one call, typed reply out.
 
 Each takes exactly ``(event, context)``: Zappa retries a handler that raises
-TypeError with fewer arguments, so a stray TypeError would run it twice.
+TypeError with fewer arguments, so a stray TypeError would run it twice. Django is
+set up lazily (Zappa calls event functions without doing so), and nothing heavy is
+imported before the first event.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-from typing import Any, TypedDict
+from typing import TYPE_CHECKING, Any, TypedDict
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 log = logging.getLogger(__name__)
 
@@ -21,6 +26,12 @@ class BatchResponse(TypedDict):
     batchItemFailures: list[BatchItemFailure]
 
 
+class IngestReply(TypedDict):
+    runId: str
+    status: str
+    feeds: list[dict[str, Any]]
+
+
 def _setup_django() -> None:
     """Zappa calls event functions without setting Django up; do it once per process."""
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "twl_site.settings")
@@ -31,13 +42,34 @@ def _setup_django() -> None:
         django.setup()
 
 
-def scheduled_ingest(event: dict[str, Any], context: Any) -> dict[str, Any]:
+def scheduled_ingest(event: dict[str, Any], context: Any) -> IngestReply:
     """The 5-minute schedule: ingest every enabled source and return the run summary."""
     _setup_django()
-    from pipeline.ingest import ingest
+    from dataclasses import asdict
 
-    run = ingest(trigger="schedule")
-    return {"runId": run.run_id, "status": run.status, "feeds": [f.__dict__ for f in run.feeds]}
+    from pipeline.core.config import get_config
+    from pipeline.services.ingest import ingest
+
+    run = ingest(trigger="schedule", config=get_config())
+    return {"runId": run.run_id, "status": run.status, "feeds": [asdict(f) for f in run.feeds]}
+
+
+def handle_sqs_record(record: SQSRecord) -> dict[str, Any]:
+    """One message of a batch: process it; on failure keep why, then re-raise (Powertools)."""
+    from pipeline.core.config import get_config
+    from pipeline.core.logs import log_context
+    from pipeline.services.process import process_body, process_failure_record
+
+    config = get_config()
+    with log_context(message_id=record.message_id):
+        try:
+            return process_body(record.body, config=config).as_dict()
+        except Exception as exc:
+            receives = int(record.attributes.approximate_receive_count or 0)
+            process_failure_record(
+                message_id=record.message_id, exc=exc, receive_count=receives, config=config
+            )
+            raise
 
 
 def process_sqs_event(event: dict[str, Any], context: Any) -> BatchResponse:
@@ -49,12 +81,11 @@ def process_sqs_event(event: dict[str, Any], context: Any) -> BatchResponse:
         process_partial_response,
     )
 
-    from pipeline.worker import handle_sqs_record
-
     if not event.get("Records"):
         return {"batchItemFailures": []}
     processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
     reply = process_partial_response(
         event=event, record_handler=handle_sqs_record, processor=processor, context=context
     )
-    return {"batchItemFailures": list(reply.get("batchItemFailures", []))}
+    failures = reply.get("batchItemFailures", [])
+    return {"batchItemFailures": [{"itemIdentifier": f["itemIdentifier"]} for f in failures]}

@@ -12,11 +12,16 @@ from rest_framework.reverse import reverse
 from rest_framework.utils.urls import replace_query_param
 from rest_framework.views import APIView
 
-from pipeline.analytics import analytics_get
-from pipeline.config import get_config
-from pipeline.health import health_get
-from pipeline.ledger import run_list
-from pipeline.records import RECORD_ID_PATTERN, record_detail, record_list, record_raw_item
+from pipeline.core.config import get_config
+from pipeline.selectors.analytics import analytics_get
+from pipeline.selectors.health import health_get
+from pipeline.selectors.records import (
+    RECORD_ID_PATTERN,
+    record_detail,
+    record_list,
+    record_raw_item,
+)
+from pipeline.stores.ledger import run_list
 from records_api import serializers as s
 
 ERRORS = {

@@ -11,8 +11,7 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
-from pipeline.errors import PipelineError
-from pipeline.records import BadRequest, NotFound
+from pipeline.core.errors import BadRequest, NotFound, PipelineError
 
 log = logging.getLogger(__name__)
 

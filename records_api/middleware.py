@@ -8,7 +8,8 @@ from collections.abc import Callable
 from aws_lambda_powertools.metrics import MetricUnit
 from django.http import HttpRequest, HttpResponse
 
-from pipeline.metrics import emit
+from pipeline.core.config import get_config
+from pipeline.core.metrics import emit
 
 
 class ApiLatencyMiddleware:
@@ -18,7 +19,8 @@ class ApiLatencyMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        if not request.path.startswith("/api/"):
+        # path_info: below the script prefix (/dev, /prod) that API Gateway puts in front.
+        if not request.path_info.startswith("/api/"):
             return self.get_response(request)
         started = time.perf_counter()
         response = self.get_response(request)
@@ -29,5 +31,6 @@ class ApiLatencyMiddleware:
             {"ApiLatency": elapsed_ms},
             dimensions={"endpoint": endpoint},
             unit=MetricUnit.Milliseconds,
+            enabled=get_config().metrics_enabled,
         )
         return response

@@ -5,8 +5,8 @@ from __future__ import annotations
 from rest_framework import serializers
 from rest_framework.reverse import reverse
 
-from pipeline.records import MAX_ID_LENGTH, known_types
-from pipeline.sources import SOURCES
+from pipeline.selectors.records import MAX_ID_LENGTH
+from pipeline.sources import SOURCES, known_types
 
 MAX_LIMIT = 100
 

@@ -1,7 +1,7 @@
 """Server-rendered pages: dashboard, records browser, record detail, error pages.
 
-Views are thin: they call pipeline selectors and hand plain data to templates.
-An AWS failure renders the page with a friendly banner and a 503, never a traceback.
+Views are thin: they call pipeline selectors and hand plain data to templates. What
+they raise is turned into a page by ``records_api.pages.page`` (one error path).
 """
 
 from __future__ import annotations
@@ -12,53 +12,33 @@ from http import HTTPStatus
 from typing import Any
 from urllib.parse import urlencode
 
-from botocore.exceptions import BotoCoreError, ClientError
 from django.core import signing
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 
-from pipeline.analytics import analytics_get
-from pipeline.config import get_config
-from pipeline.health import queue_depths
-from pipeline.records import (
-    BadRequest,
-    NotFound,
-    known_types,
-    record_detail,
-    record_list,
-    record_raw_item,
-)
-from pipeline.sources import SOURCES
+from pipeline.core.config import get_config
+from pipeline.core.errors import NotFound
+from pipeline.selectors.analytics import analytics_get
+from pipeline.selectors.records import record_detail, record_list, record_raw_item
+from pipeline.sources import SOURCES, known_types
+from pipeline.stores.messages import queue_depths
 from records_api.charts import bar_chart, line_chart
+from records_api.pages import LookupMiss, page
 
 log = logging.getLogger(__name__)
 
-AWS_ERRORS = (ClientError, BotoCoreError)
-UNAVAILABLE = (
-    "The data store cannot be reached right now. The page will work again once it is back."
-)
 PAGE_SIZE = 25
 TRAIL_SALT = "twl-pipeline.records.trail"
 TRAIL_MAX = 10  # "previous" remembers this many pages back, then returns to the first
 
 
-def _unavailable(
-    request: HttpRequest, template: str, exc: Exception, **context: Any
-) -> HttpResponse:
-    log.error("AWS failure on %s: %s", request.path, exc)
-    context |= {"banner": UNAVAILABLE}
-    return render(request, template, context, status=HTTPStatus.SERVICE_UNAVAILABLE)
-
-
+@page("records_api/dashboard.html")
 def dashboard(request: HttpRequest) -> HttpResponse:
     """Cards, records by source and type, and the 7-day ingestion timeline."""
     config = get_config()
-    try:
-        doc = analytics_get(config=config)
-        dlq = queue_depths(config, dlq=True)
-    except AWS_ERRORS as exc:
-        return _unavailable(request, "records_api/dashboard.html", exc, doc=None)
+    doc = analytics_get(config=config)
+    dlq = queue_depths(config, dlq=True)
     return render(request, "records_api/dashboard.html", _dashboard_context(doc, dlq))
 
 
@@ -102,32 +82,31 @@ def _query(**params: Any) -> str:
     return "?" + urlencode({k: v for k, v in params.items() if v})
 
 
+def _records_context(request: HttpRequest) -> dict[str, Any]:
+    """The filters and choices every state of the records page shows."""
+    return {
+        "sources": list(SOURCES),
+        "types": known_types(),
+        "source": request.GET.get("source") or None,
+        "type": request.GET.get("type") or None,
+        "lookup": (request.GET.get("id") or "").strip(),
+        "records": [],
+    }
+
+
+@page("records_api/records.html", context=_records_context)
 def records(request: HttpRequest) -> HttpResponse:
     """The records browser: filters, lookup by id, next/previous pages on the API's cursor."""
-    source = request.GET.get("source") or None
-    type_ = request.GET.get("type") or None
-    cursor = request.GET.get("cursor") or None
-    lookup = (request.GET.get("id") or "").strip()
-    context: dict[str, Any] = {
-        "sources": sorted(SOURCES),
-        "types": known_types(),
-        "source": source,
-        "type": type_,
-        "lookup": lookup,
-    }
+    context = _records_context(request)
+    source, type_, lookup = context["source"], context["type"], context["lookup"]
     if lookup:
-        return _lookup(request, lookup, context)
-    try:
-        page = record_list(
-            source=source, type_=type_, limit=PAGE_SIZE, cursor=cursor, config=get_config()
-        )
-    except BadRequest as exc:
-        context |= {"error": str(exc), "records": []}
-        return render(request, "records_api/records.html", context, status=HTTPStatus.BAD_REQUEST)
-    except AWS_ERRORS as exc:
-        return _unavailable(request, "records_api/records.html", exc, **context, records=[])
+        return _lookup(lookup)
+    cursor = request.GET.get("cursor") or None
+    page_ = record_list(
+        source=source, type_=type_, limit=PAGE_SIZE, cursor=cursor, config=get_config()
+    )
     trail = _trail_load(request.GET.get("trail"))
-    context |= {"records": page.records} | _paging(source, type_, cursor, trail, page.next_cursor)
+    context |= {"records": page_.records} | _paging(source, type_, cursor, trail, page_.next_cursor)
     return render(request, "records_api/records.html", context)
 
 
@@ -164,30 +143,20 @@ def _paging(
     return {"next_url": next_url, "previous_url": previous_url}
 
 
-def _lookup(request: HttpRequest, record_id: str, context: dict[str, Any]) -> HttpResponse:
+def _lookup(record_id: str) -> HttpResponse:
     try:
         record_detail(record_id, config=get_config())
-    except (BadRequest, NotFound) as exc:
-        context |= {
-            "error": f"No record with id {record_id!r}." if isinstance(exc, NotFound) else str(exc),
-            "records": [],
-        }
-        return render(request, "records_api/records.html", context, status=HTTPStatus.NOT_FOUND)
-    except AWS_ERRORS as exc:
-        return _unavailable(request, "records_api/records.html", exc, **context, records=[])
+    except NotFound:
+        raise LookupMiss(f"No record with id {record_id!r}.") from None
     return redirect("record-detail", record_id=record_id)
 
 
+@page("records_api/record_detail.html", context=lambda request: {"record": None})
 def record_page(request: HttpRequest, record_id: str) -> HttpResponse:
     """One record: core information, curated fields, and the raw item as pretty JSON."""
     config = get_config()
-    try:
-        record = record_detail(record_id, config=config)
-        raw = record_raw_item(record_id, config=config, record=record)
-    except (BadRequest, NotFound) as exc:
-        return render(request, "404.html", {"message": str(exc)}, status=HTTPStatus.NOT_FOUND)
-    except AWS_ERRORS as exc:
-        return _unavailable(request, "records_api/record_detail.html", exc, record=None)
+    record = record_detail(record_id, config=config)
+    raw = record_raw_item(record_id, config=config, record=record)
     context = {
         "record": record,
         "fields": sorted(record.get("data", {}).items()),
@@ -199,13 +168,14 @@ def record_page(request: HttpRequest, record_id: str) -> HttpResponse:
 
 
 def _wants_json(request: HttpRequest) -> bool:
-    return request.path.startswith("/api/")
+    # path_info: the path below the script prefix (/dev, /prod behind API Gateway).
+    return request.path_info.startswith("/api/")
 
 
 def page_not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
     """404: JSON under /api/, the site's page elsewhere."""
     if _wants_json(request):
-        body = {"error": "not_found", "detail": f"no such endpoint: {request.path}"}
+        body = {"error": "not_found", "detail": f"no such endpoint: {request.path_info}"}
         return JsonResponse(body, status=HTTPStatus.NOT_FOUND)
     return render(request, "404.html", status=HTTPStatus.NOT_FOUND)
 

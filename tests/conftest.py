@@ -21,28 +21,30 @@ os.environ["TWL_API_ANON_RATE"] = ""
 
 from moto import mock_aws
 
-from pipeline import aws
-from pipeline.config import PipelineConfig, get_config
+from pipeline.core.config import PipelineConfig, get_config
+from pipeline.core.names import resource_names
 from pipeline.local.emulator import install_moto_speedups
+from pipeline.sources import SOURCES
+from pipeline.stores import aws
 
 install_moto_speedups()
 
 
 def use_stage(settings, stage: str) -> None:
-    """Name every resource after ``stage``, as the settings module does."""
+    """Name every resource after ``stage`` by the one naming rule, as the settings module does."""
+    names = resource_names(stage)
     settings.TWL_STAGE = stage
-    settings.TWL_RAW_BUCKET = f"twl-pipeline-raw-data-{stage}"
-    settings.TWL_QUEUE_NAME = f"twl-pipeline-ingestion-queue-{stage}"
-    settings.TWL_DLQ_NAME = f"twl-pipeline-ingestion-queue-{stage}-dlq"
-    settings.TWL_CURATED_TABLE = f"twl-pipeline-curated-{stage}"
-    settings.TWL_LEDGER_TABLE = f"twl-pipeline-ledger-{stage}"
+    settings.TWL_RAW_BUCKET = names.raw_bucket
+    settings.TWL_QUEUE_NAME = names.queue
+    settings.TWL_DLQ_NAME = names.dlq
+    settings.TWL_CURATED_TABLE = names.curated_table
+    settings.TWL_LEDGER_TABLE = names.ledger_table
 
 
 STACK_REWRITTEN_SETTINGS = (
     "AWS_ENDPOINT_URL",
     "TWL_S3_REQUIRE_TLS",
-    "TWL_JSONPLACEHOLDER_BASE_URL",
-    "TWL_RANDOMUSER_BASE_URL",
+    "TWL_SOURCE_BASE_URLS",
 )
 
 
@@ -60,8 +62,7 @@ def config(settings) -> PipelineConfig:
     settings.AWS_ENDPOINT_URL = None
     settings.AWS_REGION = "us-east-1"
     use_stage(settings, "test")
-    settings.TWL_JSONPLACEHOLDER_BASE_URL = "https://jsonplaceholder.test"
-    settings.TWL_RANDOMUSER_BASE_URL = "https://randomuser.test"
+    settings.TWL_SOURCE_BASE_URLS = {name: f"https://{name}.test" for name in SOURCES}
     settings.TWL_HTTP_RETRY_AFTER_MAX = 1
     # moto ignores policy conditions, so a TLS-only policy would deny every request;
     # provisioning tests switch it back on to check the policy itself.
@@ -81,7 +82,7 @@ def moto_aws() -> Iterator[None]:
 @pytest.fixture
 def stack(config, moto_aws) -> PipelineConfig:
     """In-process moto with every resource provisioned."""
-    from pipeline.provision import provision
+    from pipeline.deploy.provision import provision
 
     provision(config=config)
     return config
@@ -93,13 +94,13 @@ def sources(config) -> Iterator[responses.RequestsMock]:
     from tests import factories
 
     with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
-        base = config.jsonplaceholder_base_url
+        base = config.base_url("jsonplaceholder")
         mock.get(f"{base}/posts", json=factories.posts(3))
         mock.get(f"{base}/comments", json=factories.comments(5))
         mock.get(f"{base}/users", json=factories.users(2))
         mock.add_callback(
             "GET",
-            f"{config.randomuser_base_url}/api/",
+            f"{config.base_url('randomuser')}/api/",
             callback=lambda request: (200, {}, json.dumps(factories.people(4))),
         )
         yield mock

@@ -8,10 +8,11 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from pipeline import raw_store
-from pipeline.dynamo import iso, utc_now
-from pipeline.ingest import new_run_id
-from pipeline.queue import RawObjectMessage, message_build
+from pipeline.core.clock import iso, utc_now
+from pipeline.core.payloads import content_hash
+from pipeline.services.ingest import new_run_id
+from pipeline.stores import raw_store
+from pipeline.stores.messages import RawObjectMessage, message_build
 
 SAMPLES = Path(__file__).parent / "samples"
 
@@ -56,7 +57,7 @@ def put_raw(
     """Store a payload as ingestion would (unless ``write`` is off), and return its message."""
     body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
     moment = utc_now()
-    digest = raw_store.content_hash(body)
+    digest = content_hash(body)
     key = raw_store.raw_key(source=source, type_=type_, captured_at=moment, digest=digest)
     if write:
         raw_store.raw_object_put(key=key, body=body, metadata={}, config=config)

@@ -10,14 +10,15 @@ from django.contrib.auth.models import Permission
 from django.contrib.contenttypes.models import ContentType
 from django.test import Client
 
-from pipeline import aws, ledger, queue, records
-from pipeline.dlq import dlq_list
 from pipeline.handlers import process_sqs_event
-from pipeline.ingest import ingest
 from pipeline.local.admin_user import admin_user_from_env, ensure_admin_user
+from pipeline.local.poller import drain
 from pipeline.models import DeadLetterMessage, IngestionRun
-from pipeline.process import process_message
-from pipeline.worker import drain
+from pipeline.selectors import records
+from pipeline.services.dlq import dlq_list
+from pipeline.services.ingest import ingest
+from pipeline.services.process import process_message
+from pipeline.stores import aws, ledger, messages
 from tests import factories
 from tests.factories import put_raw
 
@@ -44,7 +45,7 @@ def data(stack, sources):
 
 def dead_letter(config, body: str = "not a message") -> str:
     """Put a message straight on the DLQ with the reason the SQS handler would record."""
-    url = queue.queue_url(config, dlq=True)
+    url = messages.queue_url(config, dlq=True)
     message_id = aws.sqs(config).send_message(QueueUrl=url, MessageBody=body)["MessageId"]
     ledger.message_failure_put(
         message_id=message_id,
@@ -62,7 +63,7 @@ def dlq_ids(config) -> set[str]:
 
 def main_queue_depth(config) -> int:
     attributes = aws.sqs(config).get_queue_attributes(
-        QueueUrl=queue.queue_url(config), AttributeNames=["ApproximateNumberOfMessages"]
+        QueueUrl=messages.queue_url(config), AttributeNames=["ApproximateNumberOfMessages"]
     )["Attributes"]
     return int(attributes["ApproximateNumberOfMessages"])
 
@@ -327,9 +328,13 @@ def test_redriving_a_message_that_is_gone_says_so(operator, stack):
 
 def test_the_sources_page_shows_enabled_state_counts_and_the_last_error(operator, data, settings):
     settings.TWL_ENABLED_SOURCES = ["jsonplaceholder"]
-    state = ledger.feed_state_get(source="randomuser", type_="user", config=data)
-    state.last_failure_at, state.last_error = "2026-11-28T10:00:00.000000Z", "HTTP 503"
-    ledger.feed_state_put(state, config=data)
+    ledger.feed_failure_record(
+        source="randomuser",
+        type_="user",
+        at="2026-11-28T10:00:00.000000Z",
+        error="HTTP 503",
+        config=data,
+    )
 
     response = operator.get(f"{ADMIN}/source/")
 

@@ -11,11 +11,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from moto import mock_aws
 
-from pipeline import aws, curated
-from pipeline.aggregates import recount
-from pipeline.analytics import analytics_get
-from pipeline.process import process_message
-from pipeline.provision import provision
+from pipeline.deploy.provision import provision
+from pipeline.selectors.analytics import analytics_get
+from pipeline.services import upsert
+from pipeline.services.process import process_message
+from pipeline.services.recount import recount
+from pipeline.stores import aws
 from tests import factories
 from tests.factories import put_raw
 
@@ -54,7 +55,7 @@ def _payload(kind: str, ids: list[int], version: int):
 
 def _race(config, first, second, monkeypatch_states):
     """Deliver ``first``, letting ``second`` commit between its read and its write."""
-    real = curated.states_get
+    real = upsert.states_get
     fired = {"done": False}
 
     def interleaved(ids, *, config):
@@ -96,7 +97,7 @@ def _run(config, ops, monkeypatch_states) -> list:
 @given(ops=operations)
 def test_counters_always_equal_a_recount_of_the_table(config, ops):
     def set_states(fn):
-        curated.states_get = fn
+        upsert.states_get = fn
 
     aws.reset_clients()
     with mock_aws():

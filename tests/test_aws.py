@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from pipeline import aws
+from pipeline.stores import aws
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -51,15 +51,16 @@ def test_no_other_module_creates_boto3_clients():
         capture_output=True,
         text=True,
     ).stdout.split()
-    assert offenders == ["pipeline/aws.py"]
+    assert offenders == ["pipeline/stores/aws.py"]
 
 
 def test_importing_the_pipeline_creates_no_client():
     script = (
         "import os; os.environ['DJANGO_SETTINGS_MODULE']='twl_site.settings';"
         "import django; django.setup();"
-        "import pipeline.handlers, pipeline.ingest, pipeline.process, pipeline.worker;"
-        "from pipeline import aws; print(aws._build.cache_info().currsize)"
+        "import pipeline.handlers, pipeline.services.ingest, pipeline.services.process;"
+        "import pipeline.local.poller, pipeline.admin, records_api.views;"
+        "from pipeline.stores import aws; print(aws._build.cache_info().currsize)"
     )
     out = subprocess.run(
         [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120

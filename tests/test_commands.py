@@ -12,7 +12,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from pipeline.handlers import scheduled_ingest
-from pipeline.http import build_session, fetch
+from pipeline.services.http import build_session, fetch
 from pipeline.sources.base import Request
 
 pytestmark = pytest.mark.django_db
@@ -49,7 +49,7 @@ def test_process_command_drains_the_queue(stack, sources):
 
 def test_ingest_command_fails_clearly_when_every_source_is_down(stack, sources):
     for path in ("posts", "comments", "users"):
-        sources.replace("GET", f"{stack.jsonplaceholder_base_url}/{path}", status=404)
+        sources.replace("GET", f"{stack.base_url('jsonplaceholder')}/{path}", status=404)
     with pytest.raises(CommandError, match="every feed failed"):
         run("ingest", "--source", "jsonplaceholder")
 
@@ -60,7 +60,7 @@ def test_ingest_command_rejects_an_unknown_source():
 
 
 def test_commands_report_an_unreachable_aws_without_a_traceback(config, settings):
-    from pipeline import aws
+    from pipeline.stores import aws
 
     settings.AWS_ENDPOINT_URL = "http://127.0.0.1:9"
     aws.reset_clients()

@@ -14,8 +14,8 @@ import pytest
 from django.core.management import CommandError, call_command
 from zappa.core import Zappa
 
-from pipeline import deploy
-from pipeline.zappa_callbacks import compile_bytecode, post_deploy, prepare_stage
+from pipeline.deploy import zappa_steps
+from pipeline.deploy.zappa_callbacks import compile_bytecode, post_deploy, prepare_stage
 from tests.test_zappa_settings import SETTINGS, load
 
 REPORT = "ReportBatchItemFailures"
@@ -61,10 +61,10 @@ def worker(config, moto_aws) -> SimpleNamespace:
 
 
 def test_first_run_turns_partial_batches_on_and_the_second_finds_nothing_to_do(worker):
-    first = deploy.enable_partial_batch_responses(
+    first = zappa_steps.enable_partial_batch_responses(
         function_name=FUNCTION, queue_arn=worker.queue_arn, client=worker.lam
     )
-    second = deploy.enable_partial_batch_responses(
+    second = zappa_steps.enable_partial_batch_responses(
         function_name=FUNCTION, queue_arn=worker.queue_arn, client=worker.lam
     )
     assert first == [f"{worker.uuid}: FunctionResponseTypes += {REPORT}"]
@@ -75,7 +75,7 @@ def test_first_run_turns_partial_batches_on_and_the_second_finds_nothing_to_do(w
 
 
 def test_enable_turns_the_mapping_on_in_the_same_update_as_the_response_types(worker):
-    changes = deploy.enable_partial_batch_responses(
+    changes = zappa_steps.enable_partial_batch_responses(
         function_name=FUNCTION, queue_arn=worker.queue_arn, client=worker.lam, enable=True
     )
     assert changes == [
@@ -87,15 +87,15 @@ def test_enable_turns_the_mapping_on_in_the_same_update_as_the_response_types(wo
 
 
 def test_default_client_comes_from_the_pipelines_client_factory(worker):
-    changes = deploy.enable_partial_batch_responses(
+    changes = zappa_steps.enable_partial_batch_responses(
         function_name=FUNCTION, queue_arn=worker.queue_arn
     )
     assert len(changes) == 1
 
 
 def test_a_queue_without_a_mapping_to_the_function_is_a_clear_error(worker):
-    with pytest.raises(deploy.DeployError, match="no event source mapping"):
-        deploy.enable_partial_batch_responses(
+    with pytest.raises(zappa_steps.DeployError, match="no event source mapping"):
+        zappa_steps.enable_partial_batch_responses(
             function_name="twl-pipeline-dev", queue_arn=worker.queue_arn, client=worker.lam
         )
 
@@ -176,14 +176,14 @@ def test_a_mapping_still_being_created_is_awaited_before_the_update():
             self.updates.append(kwargs)
 
     lam, naps = Lambda(), []
-    changes = deploy.enable_partial_batch_responses(
+    changes = zappa_steps.enable_partial_batch_responses(
         function_name=FUNCTION,
         queue_arn="arn:aws:sqs:r:1:q",
         client=lam,
         enable=True,
         sleep=naps.append,
     )
-    assert naps == [deploy.SETTLE_DELAY_SECONDS]
+    assert naps == [zappa_steps.SETTLE_DELAY_SECONDS]
     assert lam.updates == [{"UUID": "u1", "FunctionResponseTypes": [REPORT], "Enabled": True}]
     assert len(changes) == 2
 
@@ -197,10 +197,10 @@ def test_the_base_template_stage_cannot_be_deployed():
 
 
 def test_an_explicit_account_id_replaces_the_placeholder_in_the_queue_arn(monkeypatch):
-    monkeypatch.setenv(deploy.ACCOUNT_ENV, "111122223333")
+    monkeypatch.setenv(zappa_steps.ACCOUNT_ENV, "111122223333")
     cli = load("dev_worker")
     prepare_stage(cli)
-    [arn] = deploy.sqs_queue_arns(cli.stage_config["events"])
+    [arn] = zappa_steps.sqs_queue_arns(cli.stage_config["events"])
     assert arn == f"arn:aws:sqs:us-east-1:111122223333:{QUEUE}"
     # The handler's routing table is built from the same events: the ARNs agree.
     assert f"AWS_EVENT_MAPPING={{'{arn}': ['pipeline.handlers.process_sqs_event']}}" in (
@@ -209,17 +209,17 @@ def test_an_explicit_account_id_replaces_the_placeholder_in_the_queue_arn(monkey
 
 
 def test_the_deploying_credentials_account_replaces_the_placeholder(monkeypatch, moto_aws):
-    monkeypatch.delenv(deploy.ACCOUNT_ENV, raising=False)
+    monkeypatch.delenv(zappa_steps.ACCOUNT_ENV, raising=False)
     cli = load("prod_worker")
     cli.zappa.sts_client = boto3.client("sts", region_name="us-east-1")  # as on deploy/update
     prepare_stage(cli)
-    [arn] = deploy.sqs_queue_arns(cli.stage_config["events"])
+    [arn] = zappa_steps.sqs_queue_arns(cli.stage_config["events"])
     assert arn == "arn:aws:sqs:us-east-1:123456789012:twl-pipeline-ingestion-queue-prod"
 
 
 def test_packaging_a_worker_without_credentials_or_account_id_says_how_to_fix_it(monkeypatch):
-    monkeypatch.delenv(deploy.ACCOUNT_ENV, raising=False)
-    with pytest.raises(click.ClickException, match=deploy.ACCOUNT_ENV):
+    monkeypatch.delenv(zappa_steps.ACCOUNT_ENV, raising=False)
+    with pytest.raises(click.ClickException, match=zappa_steps.ACCOUNT_ENV):
         prepare_stage(load("dev_worker"))
 
 
@@ -230,7 +230,7 @@ def test_a_web_stage_needs_no_account_id():
 
 
 def test_a_real_account_id_in_the_settings_is_left_alone(tmp_path, monkeypatch):
-    monkeypatch.delenv(deploy.ACCOUNT_ENV, raising=False)
+    monkeypatch.delenv(zappa_steps.ACCOUNT_ENV, raising=False)
     settings = json.loads(SETTINGS.read_text().replace("123456789012", "444455556666"))
     path = tmp_path / "zappa_settings.json"
     path.write_text(json.dumps(settings))
@@ -240,7 +240,7 @@ def test_a_real_account_id_in_the_settings_is_left_alone(tmp_path, monkeypatch):
     cli.api_stage, cli.load_credentials = "dev_worker", False
     cli.load_settings(str(path))
     prepare_stage(cli)
-    assert deploy.sqs_queue_arns(cli.stage_config["events"])[0].split(":")[4] == "444455556666"
+    assert zappa_steps.sqs_queue_arns(cli.stage_config["events"])[0].split(":")[4] == "444455556666"
 
 
 # --- zip callback --------------------------------------------------------------------------
@@ -264,8 +264,8 @@ def test_bytecode_callback_adds_unchecked_hash_pyc_files_next_to_each_module(tmp
 
 
 def test_bytecode_for_another_python_is_refused(tmp_path):
-    with pytest.raises(deploy.DeployError, match="cpython-312"):
-        deploy.compile_package_bytecode(Path(tmp_path / "x.zip"), python_tag="cpython-312")
+    with pytest.raises(zappa_steps.DeployError, match="cpython-312"):
+        zappa_steps.compile_package_bytecode(Path(tmp_path / "x.zip"), python_tag="cpython-312")
 
 
 # --- Zappa itself, end to end on moto -------------------------------------------------------
@@ -313,9 +313,9 @@ def test_zappa_deploy_and_update_of_the_worker_leave_partial_batches_on(
 @pytest.fixture
 def worker_resources(config, moto_aws, monkeypatch) -> str:
     """The dev queue and the least-privilege role, as `provision` and `iam_role` make them."""
-    from pipeline import iam
+    from pipeline.deploy import iam
 
-    monkeypatch.delenv(deploy.ACCOUNT_ENV, raising=False)  # looked up with STS, as on AWS
+    monkeypatch.delenv(zappa_steps.ACCOUNT_ENV, raising=False)  # looked up with STS, as on AWS
     sqs = boto3.client("sqs", region_name="us-east-1")
     url = sqs.create_queue(QueueName=QUEUE)["QueueUrl"]
     iam.role_ensure(

@@ -10,11 +10,12 @@ from botocore.exceptions import ClientError
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from pipeline import aws, ledger, queue, raw_store, records
-from pipeline.dlq import dlq_delete, dlq_list, dlq_redrive
 from pipeline.handlers import process_sqs_event
-from pipeline.queue import RawObjectMessage
-from pipeline.worker import drain
+from pipeline.local.poller import drain
+from pipeline.selectors import records
+from pipeline.services.dlq import dlq_delete, dlq_list, dlq_redrive
+from pipeline.stores import aws, ledger, messages, raw_store
+from pipeline.stores.messages import RawObjectMessage
 from tests import factories
 from tests.factories import put_raw
 
@@ -25,19 +26,19 @@ def dead_letter(config) -> tuple[str, RawObjectMessage]:
     """A message whose raw object is gone: processing fails it 3 times, SQS dead-letters it."""
     message = put_raw(config, "jsonplaceholder", "post", factories.posts(2))
     aws.s3(config).delete_object(Bucket=config.raw_bucket, Key=message.s3Key)
-    message_id = queue.message_send(message, config=config)
+    message_id = messages.message_send(message, config=config)
     drain(process_sqs_event, config=config, retry_delay_seconds=0)
     return message_id, message
 
 
 def send_to_dlq(config, body: str, **kwargs) -> str:
-    url = queue.queue_url(config, dlq=True)
+    url = messages.queue_url(config, dlq=True)
     return aws.sqs(config).send_message(QueueUrl=url, MessageBody=body, **kwargs)["MessageId"]
 
 
 def visible(config, *, dlq: bool) -> int:
     attributes = aws.sqs(config).get_queue_attributes(
-        QueueUrl=queue.queue_url(config, dlq=dlq),
+        QueueUrl=messages.queue_url(config, dlq=dlq),
         AttributeNames=["ApproximateNumberOfMessages"],
     )["Attributes"]
     return int(attributes["ApproximateNumberOfMessages"])
@@ -45,7 +46,7 @@ def visible(config, *, dlq: bool) -> int:
 
 def receive_all(config, *, dlq: bool) -> list[dict]:
     reply = aws.sqs(config).receive_message(
-        QueueUrl=queue.queue_url(config, dlq=dlq),
+        QueueUrl=messages.queue_url(config, dlq=dlq),
         MaxNumberOfMessages=10,
         MessageAttributeNames=["All"],
     )

@@ -7,9 +7,9 @@ import re
 
 import pytest
 
-from pipeline import aws, ledger
-from pipeline.ingest import ingest
-from pipeline.queue import message_parse
+from pipeline.services.ingest import ingest
+from pipeline.stores import aws, ledger
+from pipeline.stores.messages import message_parse
 from tests import factories
 
 pytestmark = pytest.mark.django_db
@@ -77,7 +77,7 @@ def test_unchanged_payload_is_neither_stored_nor_enqueued_again(stack, sources):
 
 
 def test_one_source_down_does_not_stop_the_other(stack, sources):
-    sources.replace("GET", f"{stack.randomuser_base_url}/api/", status=503, body="down")
+    sources.replace("GET", f"{stack.base_url('randomuser')}/api/", status=503, body="down")
     run = ingest(config=stack)
     by_feed = {(f.source, f.type): f for f in run.feeds}
     assert run.status == "partial"
@@ -85,12 +85,12 @@ def test_one_source_down_does_not_stop_the_other(stack, sources):
     assert "503" in by_feed[("randomuser", "user")].error
     assert all(f.outcome == "stored" for k, f in by_feed.items() if k[0] == "jsonplaceholder")
     assert len(queued(stack)) == 3
-    state = ledger.feed_state_get(source="randomuser", type_="user", config=stack)
-    assert state.last_failure_at and "503" in state.last_error
+    [health] = ledger.feed_health_get([("randomuser", "user")], config=stack)
+    assert health.last_failure_at and "503" in (health.last_error or "")
 
 
 def test_ingest_retries_after_429_and_500_then_succeeds(stack, sources):
-    url = f"{stack.jsonplaceholder_base_url}/posts"
+    url = f"{stack.base_url('jsonplaceholder')}/posts"
     sources.remove("GET", url)
     sources.get(url, status=429, headers={"Retry-After": "0"})
     sources.get(url, status=500)
@@ -101,7 +101,7 @@ def test_ingest_retries_after_429_and_500_then_succeeds(stack, sources):
 
 
 def test_error_body_fails_the_feed_and_is_quarantined_not_enqueued(stack, sources):
-    sources.replace("GET", f"{stack.randomuser_base_url}/api/", json={"error": "Uh oh"})
+    sources.replace("GET", f"{stack.base_url('randomuser')}/api/", json={"error": "Uh oh"})
     run = ingest(sources=["randomuser"], config=stack)
     assert run.feeds[0].outcome == "failed"
     assert "Uh oh" in run.feeds[0].error
@@ -111,19 +111,19 @@ def test_error_body_fails_the_feed_and_is_quarantined_not_enqueued(stack, source
 
 
 def test_malformed_json_fails_the_feed_with_a_clear_reason(stack, sources):
-    sources.replace("GET", f"{stack.jsonplaceholder_base_url}/users", body="[{not json")
+    sources.replace("GET", f"{stack.base_url('jsonplaceholder')}/users", body="[{not json")
     run = ingest(sources=["jsonplaceholder"], config=stack)
     failed = [f for f in run.feeds if f.outcome == "failed"]
     assert [(f.type, "unusable payload" in f.error) for f in failed] == [("user", True)]
 
 
 def test_failed_send_does_not_mark_the_payload_as_seen(stack, sources, monkeypatch):
-    from pipeline import queue
+    from pipeline.stores import messages
 
     def broken_send(message, *, config):
         raise RuntimeError("SQS is down")
 
-    monkeypatch.setattr(queue, "message_send", broken_send)
+    monkeypatch.setattr(messages, "message_send", broken_send)
     first = ingest(sources=["jsonplaceholder"], config=stack)
     assert {f.outcome for f in first.feeds} == {"failed"}
     monkeypatch.undo()

@@ -9,10 +9,10 @@ import re
 
 import pytest
 
+from pipeline.core.logs import JsonFormatter, log_context
 from pipeline.handlers import process_sqs_event
-from pipeline.ingest import ingest
-from pipeline.logs import JsonFormatter, log_context
-from pipeline.worker import drain
+from pipeline.local.poller import drain
+from pipeline.services.ingest import ingest
 from tests import factories
 
 pytestmark = pytest.mark.django_db
@@ -54,7 +54,7 @@ def test_every_log_line_is_json_with_correlation_fields(stack, sources, json_log
 
 
 def test_a_full_run_logs_no_personal_data_or_secrets(stack, sources, json_logs):
-    sources.replace("GET", f"{stack.jsonplaceholder_base_url}/users", body="[{broken")
+    sources.replace("GET", f"{stack.base_url('jsonplaceholder')}/users", body="[{broken")
     ingest(config=stack)
     drain(process_sqs_event, config=stack)
     text = json_logs.getvalue()

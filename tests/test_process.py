@@ -8,13 +8,16 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import aws, curated
-from pipeline.curated import CuratedRecord, StoredState, plan_upserts, record_get
-from pipeline.errors import InvalidMessage
+from pipeline.core.errors import InvalidMessage
+from pipeline.core.payloads import fingerprint
 from pipeline.handlers import process_sqs_event
-from pipeline.process import process_message
-from pipeline.queue import RawObjectMessage, message_parse
-from pipeline.worker import LocalContext, lambda_event
+from pipeline.local.poller import LocalContext, lambda_event
+from pipeline.services import upsert
+from pipeline.services.process import process_message
+from pipeline.services.upsert import plan_upserts
+from pipeline.stores import aws
+from pipeline.stores.curated import CuratedRecord, StoredState, record_get
+from pipeline.stores.messages import RawObjectMessage, message_parse
 from tests import factories
 from tests.factories import put_raw
 
@@ -59,7 +62,7 @@ def test_new_items_are_inserted_at_version_one_with_bookkeeping(stack):
     assert record["raw_s3_key"] == message.s3Key and record["raw_index"] == 1
     assert record["first_seen_at"] == record["captured_at"]
     assert record["run_id"] == message.runId
-    assert record["fingerprint"] == curated.fingerprint(factories.posts(3)[1])
+    assert record["fingerprint"] == fingerprint(factories.posts(3)[1])
 
 
 def test_same_fingerprint_means_no_write_at_all(stack):
@@ -141,7 +144,7 @@ def test_plan_classifies_without_io():
 def test_concurrent_writer_conflict_is_re_read_and_re_planned(stack, monkeypatch):
     """A worker that loses a race re-reads and counts the other worker's insert as unchanged."""
     message = put_raw(stack, "jsonplaceholder", "post", factories.posts(2))
-    real_states_get = curated.states_get
+    real_states_get = upsert.states_get
     raced = {"done": False}
 
     def states_then_race(ids, *, config):
@@ -151,7 +154,7 @@ def test_concurrent_writer_conflict_is_re_read_and_re_planned(stack, monkeypatch
             process_message(message, config=stack)  # the "other worker" inserts first
         return states
 
-    monkeypatch.setattr(curated, "states_get", states_then_race)
+    monkeypatch.setattr(upsert, "states_get", states_then_race)
     result = process_message(message, config=stack)
     assert (result.counts.inserted, result.counts.unchanged) == (0, 2)
     assert record_get("jsonplaceholder-post-1", config=stack)["version"] == 1
@@ -273,7 +276,7 @@ def test_handler_names_only_the_failed_messages_in_batch_item_failures(stack):
 
 
 def test_handler_records_why_a_message_failed(stack):
-    from pipeline.ledger import message_failure_get
+    from pipeline.stores.ledger import message_failure_get
 
     process_sqs_event(_event_for(stack, ["poison"]), LocalContext())
     failure = message_failure_get(message_id="m0", config=stack)

@@ -11,9 +11,8 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from pipeline import aws
-from pipeline.config import PipelineConfig, get_config
-from pipeline.constants import (
+from pipeline.core.config import PipelineConfig, get_config
+from pipeline.core.constants import (
     CURATED_PK,
     LEDGER_PK,
     LEDGER_SK,
@@ -27,7 +26,8 @@ from pipeline.constants import (
     TYPE_INDEX_PK,
     TYPE_INDEX_SK,
 )
-from pipeline.provision import Change, ProvisionError, has_drift, provision
+from pipeline.deploy.provision import Change, ProvisionError, has_drift, provision
+from pipeline.stores import aws
 
 READ_PREFIXES = ("Get", "Head", "Describe", "List")
 

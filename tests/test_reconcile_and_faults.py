@@ -9,15 +9,16 @@ from botocore.exceptions import ClientError
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from pipeline import aws, curated, queue, raw_store
-from pipeline.aggregates import recount
 from pipeline.handlers import process_sqs_event
-from pipeline.ingest import ingest
-from pipeline.ledger import feed_state_get
-from pipeline.process import process_message
-from pipeline.queue import message_parse, queue_url
-from pipeline.reconcile import runs_check
-from pipeline.worker import LocalContext, drain, lambda_event
+from pipeline.local.poller import LocalContext, drain, lambda_event
+from pipeline.selectors.runs import runs_check
+from pipeline.services import upsert
+from pipeline.services.ingest import ingest
+from pipeline.services.process import process_message
+from pipeline.services.recount import recount
+from pipeline.stores import aws, messages, raw_store
+from pipeline.stores.ledger import feed_state_get
+from pipeline.stores.messages import message_parse, queue_url
 from tests import factories
 
 pytestmark = pytest.mark.django_db
@@ -96,7 +97,7 @@ def test_send_failure_after_the_s3_write_re_sends_the_same_object_next_run(
             {"Error": {"Code": "ServiceUnavailable", "Message": "SQS down"}}, "SendMessage"
         )
 
-    monkeypatch.setattr(queue, "message_send", broken_send)
+    monkeypatch.setattr(messages, "message_send", broken_send)
     first = ingest(sources=["randomuser"], config=stack)
     [feed] = first.feeds
     assert feed.outcome == "failed" and feed.s3_key and "next run re-sends it" in feed.error
@@ -106,7 +107,7 @@ def test_send_failure_after_the_s3_write_re_sends_the_same_object_next_run(
     monkeypatch.undo()
     # Same body again (a seeded source): the pending object is re-sent, not stored twice.
     body = raw_store.raw_object_get(key=feed.s3_key, config=stack)
-    sources.replace("GET", f"{stack.randomuser_base_url}/api/", body=body)
+    sources.replace("GET", f"{stack.base_url('randomuser')}/api/", body=body)
     second = ingest(sources=["randomuser"], config=stack)
     assert second.feeds[0].outcome == "stored" and second.feeds[0].s3_key == feed.s3_key
     objects = aws.s3(stack).list_objects_v2(
@@ -121,7 +122,7 @@ def test_dynamodb_throttling_mid_batch_retries_the_message_without_double_counti
     stack, monkeypatch
 ):
     message = factories.put_raw(stack, "jsonplaceholder", "comment", factories.comments(300))
-    real = curated._upsert_chunk
+    real = upsert._upsert_chunk
     calls = {"n": 0}
 
     def throttled(chunk, config):
@@ -138,7 +139,7 @@ def test_dynamodb_throttling_mid_batch_retries_the_message_without_double_counti
             )
         return real(chunk, config)
 
-    monkeypatch.setattr(curated, "_upsert_chunk", throttled)
+    monkeypatch.setattr(upsert, "_upsert_chunk", throttled)
     with pytest.raises(ClientError):
         process_message(message, config=stack)
     result = process_message(message, config=stack)  # SQS redelivers it
@@ -176,7 +177,7 @@ def test_worker_crash_after_half_a_batch_loses_nothing(stack, sources, monkeypat
 def test_schema_drift_is_reported_in_the_run_ledger(stack, sources):
     drifted = [post | {"tags": ["x"]} for post in factories.posts(3)]
     del drifted[0]["body"]
-    sources.replace("GET", f"{stack.jsonplaceholder_base_url}/posts", json=drifted)
+    sources.replace("GET", f"{stack.base_url('jsonplaceholder')}/posts", json=drifted)
     run = ingest(sources=["jsonplaceholder"], config=stack)
     posts = run.feeds[0]
     assert posts.outcome == "stored"

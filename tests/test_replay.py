@@ -10,14 +10,15 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from pipeline import aws, queue, raw_store
-from pipeline.analytics import analytics_get
-from pipeline.dynamo import iso
-from pipeline.errors import PipelineError
+from pipeline.core.clock import iso
+from pipeline.core.errors import PipelineError
+from pipeline.core.payloads import content_hash
 from pipeline.handlers import process_sqs_event
-from pipeline.ingest import ingest
-from pipeline.replay import replay
-from pipeline.worker import drain
+from pipeline.local.poller import drain
+from pipeline.selectors.analytics import analytics_get
+from pipeline.services.ingest import ingest
+from pipeline.services.replay import replay
+from pipeline.stores import aws, messages, raw_store
 from tests import factories
 
 pytestmark = pytest.mark.django_db
@@ -30,7 +31,7 @@ def at(day: int, hour: int = 12) -> datetime:
 def store(config, source: str, type_: str, payload, when: datetime, *, metadata=True) -> str:
     """Keep a body in the raw layer as ingestion does; return its key."""
     body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
-    digest = raw_store.content_hash(body)
+    digest = content_hash(body)
     key = raw_store.raw_key(source=source, type_=type_, captured_at=when, digest=digest)
     meta = {"captured-at": iso(when), "run-id": f"run-{when:%d%H}"} if metadata else {}
     raw_store.raw_object_put(key=key, body=body, metadata=meta, config=config)
@@ -56,7 +57,7 @@ EVERY = ["post-01", "comment-03", "people-03", "user-04", "post-05", "post-09"]
 
 def queued(config) -> list[dict]:
     """Every message on the main queue (consumed: tests read it once)."""
-    sqs, url, found = aws.sqs(config), queue.queue_url(config), []
+    sqs, url, found = aws.sqs(config), messages.queue_url(config), []
     while batch := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages"):
         found += [json.loads(m["Body"]) for m in batch]
         sqs.delete_message_batch(
@@ -71,13 +72,13 @@ def queued(config) -> list[dict]:
 def send_order(monkeypatch) -> list[str]:
     """The s3Keys of the messages replay sends, in the order it sends them."""
     order: list[str] = []
-    original = queue.message_send
+    original = messages.message_send
 
     def recording(message, *, config):
         order.append(message.s3Key)
         return original(message, config=config)
 
-    monkeypatch.setattr(queue, "message_send", recording)
+    monkeypatch.setattr(messages, "message_send", recording)
     return order
 
 
@@ -100,8 +101,8 @@ def test_each_replayed_message_carries_hash_capture_time_count_and_run_id(stack,
 
     [message] = queued(stack)
     body = raw_store.raw_object_get(key=raw_layer["people-03"], config=stack)
-    assert queue.message_parse(json.dumps(message)).s3Key == raw_layer["people-03"]
-    assert message["hash"] == raw_store.content_hash(body)
+    assert messages.message_parse(json.dumps(message)).s3Key == raw_layer["people-03"]
+    assert message["hash"] == content_hash(body)
     assert message["capturedAt"] == iso(at(3, 15))
     assert message["recordCount"] == 2
     assert message["runId"] == "run-0315"
@@ -205,7 +206,7 @@ def empty_curated(config) -> None:
 def test_replaying_everything_onto_an_emptied_table_reproduces_it(stack, sources):
     ingest(config=stack)
     drain(process_sqs_event, config=stack)
-    base = stack.jsonplaceholder_base_url
+    base = stack.base_url("jsonplaceholder")
     sources.replace("GET", f"{base}/posts", json=factories.posts(3, title="edited"))
     ingest(config=stack)
     drain(process_sqs_event, config=stack)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.errors import InvalidItem, SourceError
+from pipeline.core.errors import InvalidItem, SourceError
 from pipeline.sources import SOURCES, feeds, get_source
 from pipeline.sources.jsonplaceholder import JsonPlaceholder
 from pipeline.sources.randomuser import RandomUser

@@ -24,12 +24,13 @@ import pytest
 from zappa.core import Zappa
 from zappa.handler import LambdaHandler
 
-from pipeline import aws, deploy
-from pipeline.config import get_config
-from pipeline.process import process_message
-from pipeline.provision import provision
-from pipeline.worker import LocalContext
-from pipeline.zappa_callbacks import prepare_stage
+from pipeline.core.config import get_config
+from pipeline.deploy import zappa_steps
+from pipeline.deploy.provision import provision
+from pipeline.deploy.zappa_callbacks import prepare_stage
+from pipeline.local.poller import LocalContext
+from pipeline.services.process import process_message
+from pipeline.stores import aws
 from tests import factories
 from tests.conftest import use_stage
 from tests.factories import put_raw
@@ -74,7 +75,7 @@ def dev_stack(config, moto_aws, settings):
 
 def _zappa_handler(stage: str, tmp_path: Path, monkeypatch) -> LambdaHandler:
     """A fresh LambdaHandler reading the stage's generated zappa_settings module."""
-    monkeypatch.setenv(deploy.ACCOUNT_ENV, "123456789012")  # moto's account
+    monkeypatch.setenv(zappa_steps.ACCOUNT_ENV, "123456789012")  # moto's account
     cli = load(stage)
     prepare_stage(cli)
     module = f"zappa_settings_{stage}"
@@ -140,8 +141,8 @@ def test_scheduled_event_runs_ingestion_through_zappas_handler(worker, dev_stack
 
 
 def test_sqs_event_from_the_stages_queue_returns_only_the_failed_message(worker, dev_stack):
-    [queue_arn] = deploy.sqs_queue_arns(
-        deploy.with_account(load("dev_worker").stage_config["events"], "123456789012")
+    [queue_arn] = zappa_steps.sqs_queue_arns(
+        zappa_steps.with_account(load("dev_worker").stage_config["events"], "123456789012")
     )
     good = put_raw(dev_stack, "jsonplaceholder", "post", factories.posts(3))
     event = _sqs_event([("good-1", good.to_json()), ("bad-1", '{"schemaVersion": 99}')], queue_arn)

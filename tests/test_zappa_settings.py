@@ -14,8 +14,9 @@ from pathlib import Path
 import pytest
 from packaging.requirements import Requirement
 
-from pipeline import iam
-from pipeline.config import get_config
+from pipeline.core.config import get_config
+from pipeline.core.names import OVERRIDES, resource_names
+from pipeline.deploy import iam
 
 ROOT = Path(__file__).resolve().parent.parent
 SETTINGS = ROOT / "zappa_settings.json"
@@ -95,9 +96,9 @@ def test_stage_runs_django_quietly_without_zappas_broad_defaults(stages, stage):
     assert not config.get("slim_handler")
     assert "attach_policy" not in config and "extra_permissions" not in config
     assert config["callbacks"] == {
-        "settings": "pipeline.zappa_callbacks.prepare_stage",
-        "zip": "pipeline.zappa_callbacks.compile_bytecode",
-        "post": "pipeline.zappa_callbacks.post_deploy",
+        "settings": "pipeline.deploy.zappa_callbacks.prepare_stage",
+        "zip": "pipeline.deploy.zappa_callbacks.compile_bytecode",
+        "post": "pipeline.deploy.zappa_callbacks.post_deploy",
     }
 
 
@@ -108,12 +109,10 @@ def test_no_stage_uses_the_slim_handler():
 @pytest.mark.parametrize("stage", DEPLOYABLE)
 def test_resource_names_follow_the_stage(stages, stage):
     env = stages[stage].environment_variables
-    names = iam.StageNames(stage=env["TWL_STAGE"], region="us-east-1", account_id="1" * 12)
     assert stage.split("_")[0] == env["TWL_STAGE"]
-    assert env["TWL_RAW_BUCKET"] == names.raw_bucket
-    assert (env["TWL_QUEUE_NAME"], env["TWL_DLQ_NAME"]) == names.queues
-    assert env["TWL_CURATED_TABLE"] == names.curated_table
-    assert env["TWL_LEDGER_TABLE"] == names.ledger_table
+    # No stage renames a resource: the one naming rule names them all (what IAM grants).
+    assert not set(OVERRIDES.values()) & set(env)
+    assert resource_names(env["TWL_STAGE"], env) == resource_names(stage.split("_")[0])
     assert env["DJANGO_DEBUG"] == "false"
     assert int(env["TWL_WORKER_TIMEOUT_SECONDS"]) > 0
 
@@ -122,8 +121,8 @@ def test_resource_names_follow_the_stage(stages, stage):
 def test_each_stage_runs_as_its_least_privilege_role_and_is_named_in_its_policy(stages, stage):
     cli = stages[stage]
     twl_stage = cli.environment_variables["TWL_STAGE"]
-    names = iam.StageNames(stage=twl_stage, region=cli.aws_region, account_id="1" * 12)
-    assert cli.stage_config["role_name"] == iam.role_name(twl_stage)
+    names = resource_names(twl_stage, cli.environment_variables)
+    assert cli.stage_config["role_name"] == iam.role_name(twl_stage) == names.role
     assert cli.lambda_name in names.functions
     assert cli.s3_bucket_name == names.deployment_bucket
     assert cli.remote_env == f"s3://{names.deployment_bucket}/{names.remote_env_key}"
@@ -150,7 +149,8 @@ def test_worker_stages_ingest_every_five_minutes_and_take_sqs_batches_of_ten(sta
     assert sqs["function"] == "pipeline.handlers.process_sqs_event"
     source = sqs["event_source"]
     assert source["batch_size"] == 10
-    assert source["arn"] == f"arn:aws:sqs:{cli.aws_region}:123456789012:{env['TWL_QUEUE_NAME']}"
+    queue = resource_names(env["TWL_STAGE"], env).queue
+    assert source["arn"] == f"arn:aws:sqs:{cli.aws_region}:123456789012:{queue}"
     # Created disabled; the post-deploy callback enables it once partial batches are on.
     assert source["enabled"] is False
 
@@ -172,12 +172,15 @@ def test_every_event_function_is_importable_and_takes_event_and_context(stages):
 def test_queue_visibility_is_at_least_six_times_the_worker_timeout(stages, stage):
     """Whichever stage provisions the queue, its visibility covers the worker's timeout."""
     env = stages[stage].environment_variables
+
+    def queue(name: str) -> str:
+        variables = stages[name].environment_variables
+        return resource_names(variables["TWL_STAGE"], variables).queue
+
     consumers = [
-        stages[s].stage_config["timeout_seconds"]
-        for s in WORKERS
-        if stages[s].environment_variables["TWL_QUEUE_NAME"] == env["TWL_QUEUE_NAME"]
+        stages[s].stage_config["timeout_seconds"] for s in WORKERS if queue(s) == queue(stage)
     ]
-    assert consumers, f"no worker stage consumes {env['TWL_QUEUE_NAME']}"
+    assert consumers, f"no worker stage consumes {queue(stage)}"
     provisioned = replace(
         get_config(), worker_timeout_seconds=int(env["TWL_WORKER_TIMEOUT_SECONDS"])
     )
@@ -186,7 +189,7 @@ def test_queue_visibility_is_at_least_six_times_the_worker_timeout(stages, stage
 
 def test_tests_docs_dev_tools_and_local_state_stay_out_of_the_package():
     excluded = set(RAW["base"]["exclude"]) | set(RAW["base"]["exclude_glob"])
-    wanted = {"tests", "docs", "bench", "artifacts", "scripts", "pipeline/local"}
+    wanted = {"tests", "docs", "bench", "artifacts", "scripts", "pipeline/local", "pipeline/deploy"}
     wanted |= {"moto", "pytest", "_pytest", "playwright", "schemathesis", "hypothesis"}
     wanted |= {"responses", "db.sqlite3", "*.sqlite3", ".env", "__pycache__", "*.pyc"}
     wanted |= {".pytest_cache", ".ruff_cache", ".hypothesis"}

@@ -43,3 +43,8 @@ def env_list(name: str, default: list[str]) -> list[str]:
     if raw is None:
         return list(default)
     return [part.strip() for part in raw.split(",") if part.strip()]
+
+
+def env_list_or_none(name: str) -> list[str] | None:
+    """A comma-separated list, or None when the variable is unset (meaning "all")."""
+    return env_list(name, []) if name in os.environ else None

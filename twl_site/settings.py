@@ -7,13 +7,16 @@ a missing ``DJANGO_SECRET_KEY`` stops start-up with a clear message.
 
 from __future__ import annotations
 
+import os
+import re
 import warnings
 from pathlib import Path
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from twl_site.env import env_bool, env_int, env_list, env_str
+from pipeline.core.names import resource_names
+from twl_site.env import env_bool, env_int, env_list, env_list_or_none, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VERSION = "0.1.0"
@@ -172,13 +175,15 @@ CORS_URLS_REGEX = r"^/api/.*$"
 TWL_STALE_AFTER_SECONDS = env_int("TWL_STALE_AFTER_SECONDS", 900)
 
 # --- The pipeline ---------------------------------------------------------------
-# Resource names follow twl-pipeline-<role>-<stage>; each can be overridden.
+# Resource names follow one rule (pipeline/core/names.py): twl-pipeline-<role>-<stage>,
+# each data resource overridable with its TWL_* variable.
 TWL_STAGE = env_str("TWL_STAGE", "local")
-TWL_RAW_BUCKET = env_str("TWL_RAW_BUCKET", f"twl-pipeline-raw-data-{TWL_STAGE}")
-TWL_QUEUE_NAME = env_str("TWL_QUEUE_NAME", f"twl-pipeline-ingestion-queue-{TWL_STAGE}")
-TWL_DLQ_NAME = env_str("TWL_DLQ_NAME", f"{TWL_QUEUE_NAME}-dlq")
-TWL_CURATED_TABLE = env_str("TWL_CURATED_TABLE", f"twl-pipeline-curated-{TWL_STAGE}")
-TWL_LEDGER_TABLE = env_str("TWL_LEDGER_TABLE", f"twl-pipeline-ledger-{TWL_STAGE}")
+_NAMES = resource_names(TWL_STAGE, os.environ)
+TWL_RAW_BUCKET = _NAMES.raw_bucket
+TWL_QUEUE_NAME = _NAMES.queue
+TWL_DLQ_NAME = _NAMES.dlq
+TWL_CURATED_TABLE = _NAMES.curated_table
+TWL_LEDGER_TABLE = _NAMES.ledger_table
 
 # AWS: one endpoint setting points every client at an emulator (moto) when set.
 AWS_ENDPOINT_URL = env_str("AWS_ENDPOINT_URL") or None
@@ -193,13 +198,16 @@ AWS_REGION = env_str("AWS_REGION", env_str("AWS_DEFAULT_REGION", "us-east-1"))
 TWL_WORKER_TIMEOUT_SECONDS = env_int("TWL_WORKER_TIMEOUT_SECONDS", 60)
 TWL_MAX_RECEIVE_COUNT = 3
 
-# Sources: the real public APIs by default.
-TWL_JSONPLACEHOLDER_BASE_URL = env_str(
-    "TWL_JSONPLACEHOLDER_BASE_URL", "https://jsonplaceholder.typicode.com"
-)
-TWL_RANDOMUSER_BASE_URL = env_str("TWL_RANDOMUSER_BASE_URL", "https://randomuser.me")
+# Sources: each fetches from its own public API unless TWL_<SOURCE>_BASE_URL names
+# another base URL (the local stack points them at the sandbox this way).
+TWL_SOURCE_BASE_URLS = {
+    match[1].lower(): value
+    for name, value in os.environ.items()
+    if (match := re.fullmatch(r"TWL_([A-Z][A-Z0-9_]*)_BASE_URL", name)) and value
+}
 TWL_RANDOMUSER_RESULTS = env_int("TWL_RANDOMUSER_RESULTS", 25)
-TWL_ENABLED_SOURCES = env_list("TWL_ENABLED_SOURCES", ["jsonplaceholder", "randomuser"])
+# Unset: every registered source. A comma list restricts the scheduled ingest.
+TWL_ENABLED_SOURCES = env_list_or_none("TWL_ENABLED_SOURCES")
 TWL_HTTP_CONNECT_TIMEOUT = float(env_str("TWL_HTTP_CONNECT_TIMEOUT", "3.05"))
 TWL_HTTP_READ_TIMEOUT = float(env_str("TWL_HTTP_READ_TIMEOUT", "15"))
 TWL_HTTP_RETRIES = env_int("TWL_HTTP_RETRIES", 3)
@@ -216,7 +224,7 @@ LOGGING = {
     "disable_existing_loggers": False,
     "formatters": {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
-        "json": {"()": "pipeline.logs.JsonFormatter"},
+        "json": {"()": "pipeline.core.logs.JsonFormatter"},
     },
     "handlers": {
         "console": {

@@ -17,13 +17,14 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.servers.basehttp import ThreadedWSGIServer, WSGIRequestHandler
 
-from pipeline import aws
-from pipeline.config import get_config
+from pipeline.core.config import get_config
+from pipeline.deploy.provision import provision
 from pipeline.handlers import process_sqs_event
-from pipeline.ingest import ingest
 from pipeline.local.emulator import Emulator
-from pipeline.provision import provision
-from pipeline.worker import poll_once
+from pipeline.local.poller import poll_once
+from pipeline.services.ingest import ingest
+from pipeline.sources import SOURCES
+from pipeline.stores import aws
 
 log = logging.getLogger("pipeline.local")
 
@@ -56,6 +57,8 @@ class LocalStack:
     options: StackOptions = field(default_factory=StackOptions)
     on_event: Callable[[str], None] = print
     urls: dict[str, str] = field(default_factory=dict)
+    # Per source, the sandbox fake's base URL (empty with --live-sources).
+    source_urls: dict[str, str] = field(default_factory=dict)
     _stop: threading.Event = field(default_factory=threading.Event)
     _threads: list[threading.Thread] = field(default_factory=list)
     _closers: list[Callable[[], None]] = field(default_factory=list)
@@ -79,27 +82,24 @@ class LocalStack:
 
     def _start_sources(self) -> None:
         if self.options.live_sources:
-            self.urls["jsonplaceholder"] = "https://jsonplaceholder.typicode.com"
-            self.urls["randomuser"] = "https://randomuser.me"
-            return
+            return  # each source's own default base URL: the real public API
         from pipeline.local.sandbox import SandboxServer
 
         sandbox = SandboxServer(host=self.options.host, port=self.options.sources_port).start()
         self._closers.append(sandbox.stop)
         self.sandbox = sandbox
-        self.urls["jsonplaceholder"] = sandbox.jsonplaceholder_url
-        self.urls["randomuser"] = sandbox.randomuser_url
+        self.source_urls = sandbox.source_urls()
+        self.urls |= self.source_urls
 
     def _configure(self) -> None:
         """Point the pipeline at the emulator and the sources: configuration only."""
         settings.AWS_ENDPOINT_URL = self.urls["aws"]
         settings.TWL_S3_REQUIRE_TLS = False  # the emulator speaks plain HTTP
-        settings.TWL_JSONPLACEHOLDER_BASE_URL = self.urls["jsonplaceholder"]
-        settings.TWL_RANDOMUSER_BASE_URL = self.urls["randomuser"]
+        settings.TWL_SOURCE_BASE_URLS = dict(self.source_urls)
         aws.reset_clients()
 
     def _prepare(self) -> None:
-        for change in provision():
+        for change in provision(config=get_config()):
             log.debug("provision %s %s %s", change.action, change.resource, change.detail)
         if self.options.migrate:
             call_command("migrate", interactive=False, verbosity=0)
@@ -142,7 +142,7 @@ class LocalStack:
         """Ingest at once, then every ``ingest_interval`` seconds, until stopped."""
         while not self._stop.is_set():
             try:
-                run = ingest(trigger="local-schedule")
+                run = ingest(trigger="local-schedule", config=get_config())
                 summary = ", ".join(f"{f.source}/{f.type} {f.outcome}" for f in run.feeds)
                 self.on_event(f"ingest {run.run_id}: {run.status} ({summary})")
             except Exception as exc:
@@ -192,8 +192,7 @@ class LocalStack:
         cfg = get_config()
         lines = [
             f"  AWS emulator (moto)  {self.urls.get('aws')}",
-            f"  JSONPlaceholder      {self.urls.get('jsonplaceholder')}",
-            f"  RandomUser           {self.urls.get('randomuser')}",
+            *(f"  {name:<20} {cfg.base_url(name) or '(its public API)'}" for name in SOURCES),
             f"  Raw bucket           s3://{cfg.raw_bucket}",
             f"  Queue / DLQ          {cfg.queue_name} / {cfg.dlq_name}",
             f"  Curated table        {cfg.curated_table}",

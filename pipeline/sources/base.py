@@ -6,8 +6,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from pipeline.config import PipelineConfig
-from pipeline.errors import InvalidItem
+from pipeline.core.config import PipelineConfig
+from pipeline.core.errors import InvalidItem
 
 
 @dataclass(frozen=True)

@@ -5,11 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from pipeline.config import PipelineConfig
-from pipeline.errors import SourceError
+from pipeline.core.config import PipelineConfig
+from pipeline.core.errors import SourceError
 from pipeline.sources.base import Curated, Request, block, require, require_object, text
 
 NAME = "jsonplaceholder"
+DEFAULT_BASE_URL = "https://jsonplaceholder.typicode.com"
 PATHS = {"post": "/posts", "comment": "/comments", "user": "/users"}
 # Documented top-level fields of each item; anything else is reported as schema drift.
 FIELDS = {
@@ -93,7 +94,7 @@ class JsonPlaceholder:
     types = tuple(PATHS)
 
     def request(self, type_: str, config: PipelineConfig) -> Request:
-        return Request(url=config.jsonplaceholder_base_url + PATHS[type_])
+        return Request(url=config.base_url(NAME, DEFAULT_BASE_URL) + PATHS[type_])
 
     def items(self, type_: str, payload: Any) -> list[Any]:
         if not isinstance(payload, list):
@@ -108,3 +109,6 @@ class JsonPlaceholder:
 
     def expected_fields(self, type_: str) -> frozenset[str]:
         return FIELDS[type_]
+
+
+SOURCE = JsonPlaceholder()

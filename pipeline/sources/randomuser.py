@@ -11,11 +11,12 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-from pipeline.config import PipelineConfig
-from pipeline.errors import InvalidItem, SourceError
+from pipeline.core.config import PipelineConfig
+from pipeline.core.errors import InvalidItem, SourceError
 from pipeline.sources.base import REDACTED, Curated, Request, block, require_object, text
 
 NAME = "randomuser"
+DEFAULT_BASE_URL = "https://randomuser.me"
 API_PATH = "/api/"
 
 
@@ -108,7 +109,7 @@ class RandomUser:
 
     def request(self, type_: str, config: PipelineConfig) -> Request:
         return Request(
-            url=config.randomuser_base_url + API_PATH,
+            url=config.base_url(NAME, DEFAULT_BASE_URL) + API_PATH,
             params={"results": config.randomuser_results},
         )
 
@@ -142,3 +143,6 @@ class RandomUser:
         if isinstance(item.get("id"), Mapping) and item["id"].get("value") is not None:
             shown["id"] = dict(item["id"]) | {"value": REDACTED}
         return shown
+
+
+SOURCE = RandomUser()

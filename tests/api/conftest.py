@@ -7,8 +7,8 @@ from collections import Counter
 import pytest
 from rest_framework.test import APIClient
 
-from pipeline import aws
-from pipeline.process import process_message
+from pipeline.services.process import process_message
+from pipeline.stores import aws
 from tests import factories
 from tests.factories import put_raw
 

@@ -9,12 +9,12 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from pipeline import aws
-from pipeline.aggregates import recount
-from pipeline.analytics import analytics_get
-from pipeline.constants import AGG_PK, AGG_TOTAL_SK
-from pipeline.ingest import ingest
-from pipeline.process import process_message
+from pipeline.core.constants import AGG_PK, AGG_TOTAL_SK
+from pipeline.selectors.analytics import analytics_get
+from pipeline.services.ingest import ingest
+from pipeline.services.process import process_message
+from pipeline.services.recount import recount
+from pipeline.stores import aws
 from tests import factories
 from tests.factories import put_raw
 
@@ -210,7 +210,7 @@ def test_unknown_api_paths_are_404_json(client, settings):
 
 def test_source_status_is_failing_when_its_last_attempt_failed(stack, sources, client):
     ingest(config=stack)
-    sources.replace("GET", f"{stack.randomuser_base_url}/api/", status=500)
+    sources.replace("GET", f"{stack.base_url('randomuser')}/api/", status=500)
     ingest(config=stack)
     rows = {r["source"]: r for r in client.get("/api/analytics").json()["summary"]["last_ingest"]}
     assert rows["jsonplaceholder"]["status"] == "fresh"

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from pipeline import aws
+from pipeline.stores import aws
 
 pytestmark = pytest.mark.django_db
 

@@ -6,7 +6,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from pipeline import aws
+from pipeline.stores import aws
 
 pytestmark = pytest.mark.django_db
 

@@ -7,9 +7,9 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
-from pipeline.aggregates import feed_success_record
-from pipeline.dynamo import iso, utc_now
+from pipeline.core.clock import iso, utc_now
 from pipeline.sources import feeds
+from pipeline.stores.ledger import feed_success_record
 from twl_site.wsgi import application
 
 schema = schemathesis.openapi.from_wsgi("/api/schema/", application)

@@ -8,11 +8,11 @@ import time
 import pytest
 from playwright.sync_api import expect
 
-from pipeline import raw_store
-from pipeline.config import get_config
-from pipeline.curated import record_get
-from pipeline.dlq import dlq_list
-from pipeline.queue import message_send
+from pipeline.core.config import get_config
+from pipeline.services.dlq import dlq_list
+from pipeline.stores import raw_store
+from pipeline.stores.curated import record_get
+from pipeline.stores.messages import message_send
 from tests import factories
 from tests.browser.conftest import screenshot
 from tests.factories import put_raw

@@ -6,11 +6,11 @@ from collections.abc import Iterator
 
 import pytest
 
-from pipeline import aws
-from pipeline.config import PipelineConfig, get_config
+from pipeline.core.config import PipelineConfig, get_config
+from pipeline.deploy.provision import provision
 from pipeline.local.emulator import Emulator
 from pipeline.local.sandbox import SandboxServer
-from pipeline.provision import provision
+from pipeline.stores import aws
 from tests.conftest import use_stage
 
 
@@ -34,8 +34,7 @@ def live_config(settings, emulator, sandbox) -> Iterator[PipelineConfig]:
     use_stage(settings, "e2e")
     settings.AWS_ENDPOINT_URL = emulator.url
     settings.TWL_S3_REQUIRE_TLS = False
-    settings.TWL_JSONPLACEHOLDER_BASE_URL = sandbox.jsonplaceholder_url
-    settings.TWL_RANDOMUSER_BASE_URL = sandbox.randomuser_url
+    settings.TWL_SOURCE_BASE_URLS = sandbox.source_urls()
     settings.TWL_RANDOMUSER_RESULTS = 25
     settings.TWL_HTTP_RETRY_AFTER_MAX = 1
     aws.reset_clients()

@@ -7,16 +7,16 @@ import time
 
 import pytest
 
-from pipeline import aws, ledger, raw_store
-from pipeline.aggregates import recount
-from pipeline.config import get_config
-from pipeline.curated import record_get
-from pipeline.dlq import dlq_list, dlq_redrive
+from pipeline.core.config import get_config
 from pipeline.handlers import process_sqs_event
-from pipeline.ingest import ingest
+from pipeline.local.poller import drain, poll_once
 from pipeline.local.sandbox import Fault
-from pipeline.queue import message_send, queue_url
-from pipeline.worker import drain, poll_once
+from pipeline.services.dlq import dlq_list, dlq_redrive
+from pipeline.services.ingest import ingest
+from pipeline.services.recount import recount
+from pipeline.stores import aws, ledger, raw_store
+from pipeline.stores.curated import record_get
+from pipeline.stores.messages import message_send, queue_url
 from tests.e2e.conftest import count_records
 from tests.factories import put_raw
 

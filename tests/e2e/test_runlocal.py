@@ -8,7 +8,7 @@ import time
 import pytest
 import requests
 
-from pipeline.config import get_config
+from pipeline.core.config import get_config
 from pipeline.local.stack import LocalStack, StackOptions
 from tests.conftest import settings_for_local_stack
 from tests.e2e.conftest import count_records

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from botocore.exceptions import ClientError
 
-from pipeline import aws
-from pipeline.curated import record_get
-from pipeline.provision import provision
+from pipeline.deploy.provision import provision
+from pipeline.stores import aws
+from pipeline.stores.curated import record_get
 
 pytestmark = pytest.mark.django_db
 

@@ -8,7 +8,8 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from pipeline.dlq import DeadLetter, dlq_delete, dlq_list, dlq_redrive
+from pipeline.core.config import get_config
+from pipeline.services.dlq import DeadLetter, dlq_delete, dlq_list, dlq_redrive
 
 
 def letter_line(letter: DeadLetter) -> str:
@@ -39,7 +40,7 @@ class Command(BaseCommand):
             if action == "list":
                 self._list(options["limit"])
             elif action == "redrive":
-                moved = dlq_redrive(options["ids"])
+                moved = dlq_redrive(options["ids"], config=get_config())
                 self.stdout.write(f"redrove {moved} message(s) to the main queue")
                 self._check_found(moved, options["ids"])
             else:
@@ -50,7 +51,7 @@ class Command(BaseCommand):
     def _list(self, limit: int) -> None:
         if limit < 1:
             raise CommandError("--limit must be at least 1")
-        letters = dlq_list(limit=limit)
+        letters = dlq_list(limit=limit, config=get_config())
         for letter in letters:
             self.stdout.write(letter_line(letter))
         self.stdout.write(f"{len(letters)} message(s) in the dead-letter queue")
@@ -63,7 +64,7 @@ class Command(BaseCommand):
         if not options["yes"] and not self._confirmed(options.get("stdin") or sys.stdin):
             self.stdout.write("purge cancelled; nothing deleted")
             return
-        deleted = dlq_delete(None)
+        deleted = dlq_delete(None, config=get_config())
         self.stdout.write(f"deleted {deleted} message(s) from the dead-letter queue")
 
     def _confirmed(self, stdin: Any) -> bool:

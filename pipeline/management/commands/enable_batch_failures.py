@@ -7,7 +7,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from pipeline.deploy import DeployError, enable_partial_batch_responses, stage_targets
+from pipeline.deploy.zappa_steps import DeployError, enable_partial_batch_responses, stage_targets
 
 
 class Command(BaseCommand):

@@ -7,8 +7,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
-from pipeline.iam import iam_policy
-from pipeline.management.commands.iam_role import add_stage_arguments, resolve_target
+from pipeline.deploy.iam import iam_policy
+from pipeline.management.stage_options import add_stage_arguments, resolve_target
 
 
 class Command(BaseCommand):

@@ -7,12 +7,12 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from pipeline.errors import PipelineError
+from pipeline.core.config import get_config
+from pipeline.core.errors import PipelineError
 from pipeline.handlers import process_sqs_event
-from pipeline.ingest import ingest
-from pipeline.ledger import RunRecord
+from pipeline.services.ingest import ingest
 from pipeline.sources import SOURCES
-from pipeline.worker import drain
+from pipeline.stores.ledger import RunRecord
 
 COLUMNS = ("source", "type", "outcome", "items", "bytes", "hash", "s3 key / error")
 
@@ -46,10 +46,13 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         try:
-            run = ingest(sources=options["source"], trigger="manage.py")
+            run = ingest(sources=options["source"], trigger="manage.py", config=get_config())
             self.stdout.write(f"run {run.run_id}: {run.status}")
             self.stdout.write("\n".join(run_table(run)))
             if options["process"]:
+                # The local poller: a developer's tool, not shipped in the Lambda zip.
+                from pipeline.local.poller import drain
+
                 totals = drain(process_sqs_event)
                 self.stdout.write(
                     f"processed {totals.succeeded} message(s), {totals.failed} failed"

@@ -9,7 +9,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from pipeline.handlers import process_sqs_event
-from pipeline.worker import drain
+from pipeline.local.poller import drain
 
 
 class Command(BaseCommand):

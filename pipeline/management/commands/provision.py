@@ -7,7 +7,8 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from pipeline.provision import Change, ProvisionError, has_drift, provision
+from pipeline.core.config import get_config
+from pipeline.deploy.provision import Change, ProvisionError, has_drift, provision
 
 
 class Command(BaseCommand):
@@ -22,7 +23,7 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, check: bool = False, **options: Any) -> None:
         try:
-            changes = provision(check_only=check)
+            changes = provision(check_only=check, config=get_config())
         except ProvisionError as exc:
             raise CommandError(str(exc)) from exc
         except (ClientError, BotoCoreError) as exc:

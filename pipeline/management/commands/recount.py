@@ -7,7 +7,8 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from pipeline.aggregates import counters_reset, recount
+from pipeline.core.config import get_config
+from pipeline.services.recount import counters_reset, recount
 
 
 class Command(BaseCommand):
@@ -26,11 +27,11 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         if options["reset"]:
-            deleted = counters_reset()
+            deleted = counters_reset(config=get_config())
             self.stdout.write(f"{deleted} counter item(s) deleted; replay now rebuilds them.")
             return
         try:
-            report = recount(fix=not options["check"], config=None)
+            report = recount(fix=not options["check"], config=get_config())
         except (ClientError, BotoCoreError) as exc:
             raise CommandError(f"recount failed: {exc}") from exc
         for line in report.drift:

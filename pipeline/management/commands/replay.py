@@ -9,8 +9,9 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from pipeline.errors import PipelineError
-from pipeline.replay import replay
+from pipeline.core.config import get_config
+from pipeline.core.errors import PipelineError
+from pipeline.services.replay import replay
 from pipeline.sources import SOURCES
 
 # At most about this many progress lines, however many objects are replayed.
@@ -49,6 +50,7 @@ class Command(BaseCommand):
                 until=options["until"],
                 dry_run=options["dry_run"],
                 progress=self._progress,
+                config=get_config(),
             )
         except PipelineError as exc:
             raise CommandError(str(exc)) from exc

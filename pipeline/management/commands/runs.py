@@ -7,7 +7,8 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from pipeline.reconcile import FeedCheck, RunCheck, runs_check
+from pipeline.core.config import get_config
+from pipeline.selectors.runs import FeedCheck, RunCheck, runs_check
 
 
 def _feed_line(feed: FeedCheck) -> str:
@@ -44,7 +45,7 @@ class Command(BaseCommand):
         if not 1 <= options["limit"] <= 1000:
             raise CommandError("--limit must be between 1 and 1000")
         try:
-            checks = runs_check(limit=options["limit"])
+            checks = runs_check(limit=options["limit"], config=get_config())
         except (ClientError, BotoCoreError) as exc:
             raise CommandError(f"runs failed: {exc}") from exc
         for check in checks:

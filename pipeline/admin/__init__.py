@@ -1,0 +1,9 @@
+"""The Django admin as the operator's console: one module per page, markup in templates.
+
+Django's admin autodiscovery imports this package; importing the page modules
+registers them. Pages call services and selectors; none holds pipeline logic.
+"""
+
+from pipeline.admin import dlq, records, runs, sources
+
+__all__ = ["dlq", "records", "runs", "sources"]

@@ -1,0 +1,102 @@
+"""Console page: dead-lettered messages with their failure reasons; redrive or delete them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin, messages
+from django.contrib.admin.models import DELETION
+from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, QueryDict
+from django.shortcuts import redirect
+from django.urls import URLPattern, path
+
+from pipeline.admin.console import ConsoleAdmin, log_action
+from pipeline.core.config import get_config
+from pipeline.models import DeadLetterMessage
+from pipeline.services import dlq
+
+DEAD_LETTERS_SHOWN = 100
+
+
+@admin.register(DeadLetterMessage)
+class DeadLetterAdmin(ConsoleAdmin):
+    """Dead-lettered messages with their failure reasons; redrive or delete them."""
+
+    def extra_urls(self) -> list[URLPattern]:
+        return [
+            path("redrive/", self.guarded(self.redrive_view), name=self.url_name("redrive")),
+            path("delete/", self.guarded(self.delete_messages_view), name=self.url_name("delete")),
+        ]
+
+    def changelist_view(self, request: HttpRequest, extra_context: Any = None) -> HttpResponse:
+        self.require_view(request)
+        letters = dlq.dlq_list(limit=DEAD_LETTERS_SHOWN, config=get_config())
+        return self.render(
+            request,
+            "admin/pipeline/deadlettermessage/list.html",
+            {"letters": letters, "shown_limit": DEAD_LETTERS_SHOWN},
+        )
+
+    def redrive_view(self, request: HttpRequest) -> HttpResponse:
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        self.require_change(request)
+        ids = chosen_ids(request.POST)
+        if ids == []:
+            messages.error(request, "Choose a message to redrive.")
+            return redirect(self.url("changelist"))
+        moved = dlq.dlq_redrive(ids, config=get_config())
+        text = f"Redrove {moved} message(s) to the main queue: {_which(ids)}"
+        log_action(request, DeadLetterMessage, message=text, **_log_target(ids))
+        _report(request, moved, ids, text)
+        return redirect(self.url("changelist"))
+
+    def delete_messages_view(self, request: HttpRequest) -> HttpResponse:
+        if request.method not in ("GET", "POST"):
+            return HttpResponseNotAllowed(["GET", "POST"])
+        self.require_change(request)
+        ids = chosen_ids(request.POST if request.method == "POST" else request.GET)
+        if ids == []:
+            messages.error(request, "Choose a message to delete.")
+            return redirect(self.url("changelist"))
+        if request.method == "GET":
+            # Deleting loses the message for good: confirm on a page of its own first.
+            context = {
+                "title": "Are you sure?",
+                "breadcrumb_tail": "Delete",
+                "ids": ids or [],
+                "delete_all": ids is None,
+            }
+            return self.render(request, "admin/pipeline/deadlettermessage/confirm.html", context)
+        deleted = dlq.dlq_delete(ids, config=get_config())
+        text = f"Deleted {deleted} message(s) from the dead-letter queue: {_which(ids)}"
+        log_action(request, DeadLetterMessage, message=text, flag=DELETION, **_log_target(ids))
+        _report(request, deleted, ids, text)
+        return redirect(self.url("changelist"))
+
+
+def chosen_ids(data: QueryDict) -> list[str] | None:
+    """None for "all" (``all=1``), else the ``id`` values given (maybe none)."""
+    if data.get("all") == "1":
+        return None
+    return [i for i in data.getlist("id") if i.strip()]
+
+
+def _which(ids: list[str] | None) -> str:
+    return "all messages" if ids is None else ", ".join(ids)
+
+
+def _log_target(ids: list[str] | None) -> dict[str, str]:
+    if ids is None:
+        return {"object_id": "all", "label": "all dead-letter messages"}
+    if len(ids) == 1:
+        return {"object_id": ids[0], "label": f"dead-letter message {ids[0]}"}
+    return {"object_id": "several", "label": f"{len(ids)} dead-letter messages"}
+
+
+def _report(request: HttpRequest, count: int, ids: list[str] | None, text: str) -> None:
+    if ids is not None and count < len(set(ids)):
+        missing = len(set(ids)) - count
+        messages.warning(request, f"{text}. {missing} not found: already moved or deleted?")
+    else:
+        messages.success(request, text + ".")

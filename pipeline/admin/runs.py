@@ -1,0 +1,170 @@
+"""Console page: recent ingestion runs with each feed's outcome; Ingest now and Replay."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed
+from django.shortcuts import redirect
+from django.template.loader import render_to_string
+from django.urls import URLPattern, path
+
+from pipeline.admin.console import ConsoleAdmin, log_action
+from pipeline.core.config import get_config
+from pipeline.core.errors import PipelineError
+from pipeline.models import IngestionRun
+from pipeline.services.ingest import ingest
+from pipeline.services.replay import ReplayResult, replay
+from pipeline.sources import SOURCES, known_types
+from pipeline.stores import ledger
+from pipeline.stores.ledger import RunRecord
+
+RUNS_SHOWN = 20
+DRY_RUN_KEYS_SHOWN = 200
+
+
+class ReplayForm(forms.Form):
+    """Which raw objects to send again."""
+
+    source = forms.ChoiceField(required=False)
+    type = forms.ChoiceField(required=False)
+    since = forms.DateField(
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date"}),
+        help_text="First capture date, inclusive (YYYY-MM-DD). Empty: from the start.",
+    )
+    until = forms.DateField(
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date"}),
+        help_text="Last capture date, inclusive (YYYY-MM-DD). Empty: up to now.",
+    )
+    dry_run = forms.BooleanField(
+        required=False,
+        label="Dry run",
+        help_text="Only list the raw objects that would be sent; send nothing.",
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["source"].choices = [("", "All sources")] + [(s, s) for s in sorted(SOURCES)]
+        self.fields["type"].choices = [("", "All types")] + [(t, t) for t in known_types()]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        since, until = data.get("since"), data.get("until")
+        if since and until and since > until:
+            raise forms.ValidationError("“Since” must not be after “until”.")
+        return data
+
+
+@admin.register(IngestionRun)
+class IngestionRunAdmin(ConsoleAdmin):
+    """Recent runs with each feed's outcome; Ingest now and Replay raw objects."""
+
+    def extra_urls(self) -> list[URLPattern]:
+        return [
+            path("ingest/", self.guarded(self.ingest_view), name=self.url_name("ingest")),
+            path("replay/", self.guarded(self.replay_view), name=self.url_name("replay")),
+        ]
+
+    def changelist_view(self, request: HttpRequest, extra_context: Any = None) -> HttpResponse:
+        self.require_view(request)
+        runs = ledger.run_list(limit=RUNS_SHOWN, config=get_config())
+        return self.render(request, "admin/pipeline/ingestionrun/list.html", {"runs": runs})
+
+    def ingest_view(self, request: HttpRequest) -> HttpResponse:
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        self.require_change(request)
+        run = ingest(trigger="admin", config=get_config())
+        log_action(
+            request,
+            IngestionRun,
+            object_id=run.run_id,
+            label=f"Ingest now: run {run.run_id}",
+            message=f"Ingest now: run {run.run_id} {run.status}; {_feeds_summary(run)}",
+        )
+        messages.add_message(request, _run_level(run), run_message(run))
+        return redirect(self.url("changelist"))
+
+    def replay_view(self, request: HttpRequest) -> HttpResponse:
+        self.require_change(request)
+        if request.method not in ("GET", "POST"):
+            return HttpResponseNotAllowed(["GET", "POST"])
+        form = ReplayForm(request.POST if request.method == "POST" else None)
+        context: dict[str, Any] = {
+            "title": "Replay raw objects",
+            "breadcrumb_tail": "Replay raw objects",
+            "form": form,
+        }
+        if form.is_valid():
+            result = self._replay(request, form)
+            if result is not None and not form.cleaned_data["dry_run"]:
+                messages.success(request, _replay_summary(result, dry_run=False))
+                return redirect(self.url("changelist"))
+            context["result"] = result
+            context["keys_shown"] = result.keys[:DRY_RUN_KEYS_SHOWN] if result else []
+        return self.render(request, "admin/pipeline/ingestionrun/replay.html", context)
+
+    def _replay(self, request: HttpRequest, form: ReplayForm) -> ReplayResult | None:
+        data = form.cleaned_data
+        try:
+            result = replay(
+                source=data["source"] or None,
+                type_=data["type"] or None,
+                since=data["since"],
+                until=data["until"],
+                dry_run=data["dry_run"],
+                config=get_config(),
+            )
+        except PipelineError as exc:
+            form.add_error(None, str(exc))
+            return None
+        scope = _replay_scope(data)
+        log_action(
+            request,
+            IngestionRun,
+            object_id="replay",
+            label=f"Replay {scope}",
+            message=f"Replay {scope}: {_replay_summary(result, dry_run=data['dry_run'])}",
+        )
+        return result
+
+
+def _feeds_summary(run: RunRecord) -> str:
+    parts = [f"{f.source}/{f.type} {f.outcome} ({f.item_count} items)" for f in run.feeds]
+    errors = [f"{f.source}/{f.type}: {f.error}" for f in run.feeds if f.error]
+    return "; ".join(parts + errors)
+
+
+def _run_level(run: RunRecord) -> int:
+    return {"succeeded": messages.SUCCESS, "partial": messages.WARNING}.get(
+        run.status, messages.ERROR
+    )
+
+
+def run_message(run: RunRecord) -> str:
+    """The run's per-feed table, as (escaped, safe) HTML for a message."""
+    return render_to_string("admin/pipeline/ingestionrun/run_message.html", {"run": run})
+
+
+def _replay_scope(data: dict[str, Any]) -> str:
+    def day(value: date | None, default: str) -> str:
+        return value.isoformat() if value else default
+
+    feed = f"{data['source'] or 'all sources'}/{data['type'] or 'all types'}"
+    return f"{feed} from {day(data['since'], 'the start')} to {day(data['until'], 'now')}"
+
+
+def _replay_summary(result: ReplayResult, *, dry_run: bool) -> str:
+    if dry_run:
+        return f"dry run: would send {len(result.keys)} raw object(s); nothing sent"
+    text = f"sent {result.sent} of {len(result.keys)} raw object(s) to the queue"
+    if result.skipped:
+        text += f"; skipped {len(result.skipped)}: " + "; ".join(
+            f"{key} ({reason})" for key, reason in result.skipped[:10]
+        )
+    return text

@@ -1,0 +1,14 @@
+"""Time as the pipeline writes it: UTC, fixed-width ISO 8601, so stored strings sort as times."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def iso(moment: datetime) -> str:
+    """Fixed-width ISO 8601 UTC with microseconds, so strings sort as times."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")

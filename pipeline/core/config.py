@@ -1,0 +1,93 @@
+"""The pipeline's configuration as one typed value.
+
+Everything below the entry points takes ``config: PipelineConfig`` as an argument and
+never reads Django settings. Entry points (Lambda handlers, views, admin pages,
+management commands, the local stack) call ``get_config()``, which reads the settings,
+which come from the environment: an explicit value beats a setting, a setting beats
+the environment.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from pipeline.core.names import ResourceNames
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    """Names, endpoints and limits the pipeline runs with (hashable: clients are cached by it)."""
+
+    stage: str
+    raw_bucket: str
+    queue_name: str
+    dlq_name: str
+    curated_table: str
+    ledger_table: str
+    aws_region: str
+    aws_endpoint_url: str | None
+    worker_timeout_seconds: int
+    max_receive_count: int
+    enabled_sources: tuple[str, ...] | None
+    http_connect_timeout: float
+    http_read_timeout: float
+    http_retries: int
+    http_retry_after_max: int
+    # Per source: the base URL to fetch from instead of the source's own default.
+    source_base_urls: tuple[tuple[str, str], ...] = ()
+    randomuser_results: int = 25
+    s3_require_tls: bool = True
+    metrics_enabled: bool = True
+    stale_after_seconds: int = 900
+    version: str = field(default="0.0.0")
+
+    @property
+    def visibility_timeout_seconds(self) -> int:
+        """Queue visibility timeout: AWS recommends 6x the consumer's timeout."""
+        return 6 * self.worker_timeout_seconds
+
+    @property
+    def names(self) -> ResourceNames:
+        """The data resources' names as one value (IAM and provisioning take it)."""
+        return ResourceNames(
+            stage=self.stage,
+            raw_bucket=self.raw_bucket,
+            queue=self.queue_name,
+            dlq=self.dlq_name,
+            curated_table=self.curated_table,
+            ledger_table=self.ledger_table,
+        )
+
+    def base_url(self, source: str, default: str = "") -> str:
+        """The configured base URL of ``source`` (no trailing slash), else ``default``."""
+        return dict(self.source_base_urls).get(source, default).rstrip("/")
+
+
+def get_config() -> PipelineConfig:
+    """Build the configuration from the current Django settings (entry points only)."""
+    from django.conf import settings as s
+
+    enabled = s.TWL_ENABLED_SOURCES
+    return PipelineConfig(
+        stage=s.TWL_STAGE,
+        raw_bucket=s.TWL_RAW_BUCKET,
+        queue_name=s.TWL_QUEUE_NAME,
+        dlq_name=s.TWL_DLQ_NAME,
+        curated_table=s.TWL_CURATED_TABLE,
+        ledger_table=s.TWL_LEDGER_TABLE,
+        aws_region=s.AWS_REGION,
+        aws_endpoint_url=s.AWS_ENDPOINT_URL,
+        worker_timeout_seconds=s.TWL_WORKER_TIMEOUT_SECONDS,
+        max_receive_count=s.TWL_MAX_RECEIVE_COUNT,
+        enabled_sources=tuple(enabled) if enabled is not None else None,
+        http_connect_timeout=s.TWL_HTTP_CONNECT_TIMEOUT,
+        http_read_timeout=s.TWL_HTTP_READ_TIMEOUT,
+        http_retries=s.TWL_HTTP_RETRIES,
+        http_retry_after_max=s.TWL_HTTP_RETRY_AFTER_MAX,
+        source_base_urls=tuple(sorted(s.TWL_SOURCE_BASE_URLS.items())),
+        randomuser_results=s.TWL_RANDOMUSER_RESULTS,
+        s3_require_tls=s.TWL_S3_REQUIRE_TLS,
+        metrics_enabled=s.TWL_METRICS_ENABLED,
+        stale_after_seconds=s.TWL_STALE_AFTER_SECONDS,
+        version=s.VERSION,
+    )

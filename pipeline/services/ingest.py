@@ -1,0 +1,223 @@
+"""Ingestion: fetch each feed, keep the body in S3, send one SQS message per raw object.
+
+One function serves the Zappa schedule, ``manage.py ingest`` and the admin. Feeds are
+isolated: one failing never stops the others. A body whose hash equals the feed's last
+stored one is neither stored nor enqueued (outcome ``unchanged``). The feed's state
+moves on only after both the S3 write and the SQS send succeeded, so a failed send is
+retried by the next run instead of being skipped as unchanged.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from datetime import datetime
+
+import requests
+
+from pipeline.core.clock import iso, utc_now
+from pipeline.core.config import PipelineConfig
+from pipeline.core.errors import PipelineError, SourceError
+from pipeline.core.logs import log_context
+from pipeline.core.metrics import emit
+from pipeline.core.payloads import content_hash, json_loads_exact
+from pipeline.services.http import build_session, fetch
+from pipeline.sources import Feed, enabled_sources, feeds, get_source
+from pipeline.stores import ledger, messages, raw_store
+from pipeline.stores.ledger import FeedOutcome, FeedState, RunRecord
+
+log = logging.getLogger(__name__)
+
+
+def new_run_id(now: datetime) -> str:
+    """Time-sortable and unique: ``20261128T091500Z-1a2b3c4d``."""
+    return f"{now.strftime('%Y%m%dT%H%M%SZ')}-{uuid.uuid4().hex[:8]}"
+
+
+def ingest(
+    *,
+    sources: list[str] | None = None,
+    trigger: str = "manual",
+    config: PipelineConfig,
+    session: requests.Session | None = None,
+) -> RunRecord:
+    """Run every feed of ``sources`` (default: the enabled ones) and record the run."""
+    cfg = config
+    chosen = feeds(sources if sources is not None else enabled_sources(cfg))
+    started = utc_now()
+    run = RunRecord(run_id=new_run_id(started), trigger=trigger, started_at=iso(started))
+    http = session or build_session(cfg)
+    for feed in chosen:
+        run.feeds.append(_ingest_feed(feed, run.run_id, cfg, http))
+    run.finished_at = iso(utc_now())
+    ledger.run_put(run, config=cfg)
+    with log_context(run_id=run.run_id):
+        log.info("run %s: %s", run.status, [(f.source, f.type, f.outcome) for f in run.feeds])
+    return run
+
+
+def _ingest_feed(
+    feed: Feed, run_id: str, config: PipelineConfig, session: requests.Session
+) -> FeedOutcome:
+    outcome = FeedOutcome(source=feed.source, type=feed.type, outcome="failed")
+    with log_context(run_id=run_id, source=feed.source, type=feed.type):
+        try:
+            state = ledger.feed_state_get(source=feed.source, type_=feed.type, config=config)
+            _fetch_store_send(feed, run_id, config, session, state, outcome)
+        except Exception as exc:
+            outcome.outcome, outcome.error = "failed", _describe(exc, outcome)
+            log.warning("feed failed: %s", outcome.error)
+            _record_failure(feed, config, outcome.error)
+        _emit_metrics(outcome, config)
+    return outcome
+
+
+def _fetch_store_send(
+    feed: Feed,
+    run_id: str,
+    config: PipelineConfig,
+    session: requests.Session,
+    state: FeedState,
+    outcome: FeedOutcome,
+) -> None:
+    source = get_source(feed.source)
+    captured = utc_now()
+    body = fetch(session, source.request(feed.type, config), config)
+    outcome.bytes, outcome.hash = len(body), content_hash(body)
+    items = _items(feed, body, captured, outcome.hash, config)
+    outcome.item_count = len(items)
+    outcome.schema_drift = schema_drift(source.expected_fields(feed.type), items)
+    if outcome.schema_drift:
+        log.warning("schema drift: %s", outcome.schema_drift)
+    if outcome.hash == state.last_hash:
+        outcome.outcome = "unchanged"
+        _record_success(state, captured, config, changed=False)
+        return
+    key, captured_at = _stored_key(feed, body, captured, run_id, state, outcome, config)
+    outcome.s3_key = key
+    message = messages.message_build(
+        source=feed.source,
+        type_=feed.type,
+        bucket=config.raw_bucket,
+        key=key,
+        captured_at=captured_at,
+        digest=outcome.hash,
+        record_count=len(items),
+        run_id=run_id,
+    )
+    outcome.message_id = messages.message_send(message, config=config)
+    outcome.outcome = "stored"
+    state.last_hash, state.last_key, state.last_captured_at = outcome.hash, key, captured_at
+    state.pending_hash = state.pending_key = state.pending_captured_at = None
+    _record_success(state, captured, config, changed=True)
+
+
+def _stored_key(
+    feed: Feed,
+    body: bytes,
+    captured: datetime,
+    run_id: str,
+    state: FeedState,
+    outcome: FeedOutcome,
+    config: PipelineConfig,
+) -> tuple[str, str]:
+    """Write the body to S3 unless a previous run stored it but could not enqueue it.
+
+    The feed state names such an object as pending *before* the send, so a failed
+    send or a crash never orphans it: the next run with the same body re-sends it.
+    """
+    if state.pending_hash == outcome.hash and state.pending_key and state.pending_captured_at:
+        log.info("re-sending the message of a stored but unsent raw object %s", state.pending_key)
+        return state.pending_key, state.pending_captured_at
+    key = raw_store.raw_key(
+        source=feed.source, type_=feed.type, captured_at=captured, digest=outcome.hash or ""
+    )
+    metadata = _metadata(feed, captured, outcome.hash or "", run_id)
+    raw_store.raw_object_put(key=key, body=body, metadata=metadata, config=config)
+    state.pending_hash, state.pending_key, state.pending_captured_at = (
+        outcome.hash,
+        key,
+        iso(captured),
+    )
+    ledger.feed_state_put(state, config=config)
+    return key, iso(captured)
+
+
+def schema_drift(expected: frozenset[str], items: list) -> str | None:
+    """New or missing top-level fields against the source's documented item shape."""
+    objects = [i for i in items if isinstance(i, dict)]
+    if not expected or not objects:
+        return None
+    seen = set().union(*(i.keys() for i in objects))
+    new = sorted(seen - expected)
+    missing = {f: sum(1 for i in objects if f not in i) for f in sorted(expected)}
+    missing = {f: n for f, n in missing.items() if n}
+    parts = [f"new fields: {', '.join(new)}"] if new else []
+    parts += [f"missing {f} in {n} of {len(objects)} items" for f, n in missing.items()]
+    return "; ".join(parts) or None
+
+
+def _emit_metrics(outcome: FeedOutcome, config: PipelineConfig) -> None:
+    stored = outcome.outcome == "stored"
+    emit(
+        {
+            "RecordsFetched": outcome.item_count,
+            "RawObjectsStored": 1 if stored else 0,
+            "MessagesSent": 1 if outcome.message_id else 0,
+            "FeedFailures": 1 if outcome.outcome == "failed" else 0,
+        },
+        dimensions={"source": outcome.source, "type": outcome.type},
+        enabled=config.metrics_enabled,
+    )
+
+
+def _items(
+    feed: Feed, body: bytes, captured: datetime, digest: str, config: PipelineConfig
+) -> list:
+    """Parse and shape-check the body; an unusable one is quarantined with its reason."""
+    try:
+        return get_source(feed.source).items(feed.type, json_loads_exact(body))
+    except (ValueError, SourceError) as exc:
+        reason = f"unusable payload: {exc}"
+        key = raw_store.quarantine_key(
+            source=feed.source, type_=feed.type, captured_at=captured, digest=digest
+        )
+        metadata = {"reason": reason[:1000].encode("ascii", "replace").decode()}
+        raw_store.raw_object_put(key=key, body=body, metadata=metadata, config=config)
+        raise SourceError(f"{reason} (kept at {key})") from None
+
+
+def _metadata(feed: Feed, captured: datetime, digest: str, run_id: str) -> dict[str, str]:
+    return {
+        "source": feed.source,
+        "type": feed.type,
+        "captured-at": iso(captured),
+        "content-sha256": digest,
+        "run-id": run_id,
+    }
+
+
+def _record_success(
+    state: FeedState, captured: datetime, config: PipelineConfig, *, changed: bool
+) -> None:
+    if changed:
+        ledger.feed_state_put(state, config=config)
+    ledger.feed_success_record(
+        source=state.source, type_=state.type, at=iso(captured), config=config
+    )
+
+
+def _record_failure(feed: Feed, config: PipelineConfig, error: str) -> None:
+    try:
+        ledger.feed_failure_record(
+            source=feed.source, type_=feed.type, at=iso(utc_now()), error=error, config=config
+        )
+    except Exception:
+        log.exception("could not record the failure of %s/%s", feed.source, feed.type)
+
+
+def _describe(exc: Exception, outcome: FeedOutcome) -> str:
+    text = str(exc) if isinstance(exc, PipelineError) else f"{type(exc).__name__}: {exc}"
+    if outcome.s3_key and not outcome.message_id:
+        text += f" (stored at {outcome.s3_key} but not enqueued; the next run re-sends it)"
+    return text[:1000]

@@ -1,0 +1,194 @@
+"""Processing: one raw object (named by an SQS message) into curated records."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from pipeline.core.clock import iso, utc_now
+from pipeline.core.config import PipelineConfig
+from pipeline.core.errors import InvalidItem, InvalidMessage, SourceError, error_code
+from pipeline.core.logs import log_context
+from pipeline.core.metrics import emit
+from pipeline.core.payloads import content_hash, fingerprint, json_loads_exact
+from pipeline.services.upsert import UpsertCounts, records_upsert
+from pipeline.sources import get_source
+from pipeline.stores import ledger, raw_store
+from pipeline.stores.curated import CuratedRecord
+from pipeline.stores.messages import RawObjectMessage, message_parse
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """An item that could not be curated, and why."""
+
+    index: int
+    reason: str
+
+
+@dataclass
+class ProcessResult:
+    """Counts for one processed raw object."""
+
+    s3_key: str
+    items: int = 0
+    counts: UpsertCounts = field(default_factory=UpsertCounts)
+    rejections: list[Rejection] = field(default_factory=list)
+
+    @property
+    def rejected(self) -> int:
+        return len(self.rejections)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "s3_key": self.s3_key,
+            "items": self.items,
+            "inserted": self.counts.inserted,
+            "updated": self.counts.updated,
+            "unchanged": self.counts.unchanged,
+            "stale": self.counts.stale,
+            "rejected": self.rejected,
+        }
+
+
+def process_body(body: str, *, config: PipelineConfig) -> ProcessResult:
+    """Validate a message body from any producer, then process the raw object it names."""
+    return process_message(message_parse(body), config=config)
+
+
+def process_failure_record(
+    *, message_id: str, exc: Exception, receive_count: int, config: PipelineConfig
+) -> None:
+    """Keep why a message failed (the DLQ tools show it) and count it; never raises."""
+    reason = f"{type(exc).__name__}: {exc}"
+    log.warning("message %s failed: %s", message_id, reason)
+    emit(
+        {"ProcessingErrors": 1}, dimensions={"stage": config.stage}, enabled=config.metrics_enabled
+    )
+    try:
+        ledger.message_failure_put(
+            message_id=message_id,
+            reason=reason,
+            receive_count=receive_count,
+            at=iso(utc_now()),
+            config=config,
+        )
+    except Exception:
+        log.exception("could not record the failure reason of %s", message_id)
+
+
+def process_message(message: RawObjectMessage, *, config: PipelineConfig) -> ProcessResult:
+    """Read the raw object a message names, curate its items and upsert them.
+
+    A message that points at another bucket, a missing object or a body whose hash
+    differs from the message raises InvalidMessage (the message is retried, then
+    dead-lettered). A bad item is rejected with its reason; the others go on.
+    """
+    cfg = config
+    context = {"run_id": message.runId, "source": message.source, "type": message.type}
+    with log_context(**context, s3_key=message.s3Key):
+        if message.s3Bucket != cfg.raw_bucket:
+            raise InvalidMessage(f"s3Bucket {message.s3Bucket!r} is not this stage's raw bucket")
+        body = _read_raw(message, cfg)
+        items = _payload_items(message, body)
+        result = ProcessResult(s3_key=message.s3Key, items=len(items))
+        records = _curate_all(message, items, result)
+        result.counts = records_upsert(records, config=cfg, processed_at=iso(utc_now()))
+        _record_processed(message, result, cfg)
+        log.info("processed: %s", result.as_dict())
+        for rejection in result.rejections:
+            log.warning("item %d rejected: %s", rejection.index, rejection.reason)
+    return result
+
+
+def _record_processed(
+    message: RawObjectMessage, result: ProcessResult, config: PipelineConfig
+) -> None:
+    counts = {k: v for k, v in result.as_dict().items() if isinstance(v, int)}
+    ledger.processed_put(
+        run_id=message.runId,
+        source=message.source,
+        type_=message.type,
+        digest=message.hash,
+        counts=counts,
+        config=config,
+    )
+    emit(
+        {
+            "RecordsInserted": result.counts.inserted,
+            "RecordsUpdated": result.counts.updated,
+            "RecordsUnchanged": result.counts.unchanged + result.counts.stale,
+            "RecordsRejected": result.rejected,
+        },
+        dimensions={"source": message.source, "type": message.type},
+        enabled=config.metrics_enabled,
+    )
+
+
+def _read_raw(message: RawObjectMessage, config: PipelineConfig) -> bytes:
+    try:
+        body = raw_store.raw_object_get(key=message.s3Key, config=config)
+    except ClientError as exc:
+        if error_code(exc) in {"NoSuchKey", "404"}:
+            raise InvalidMessage(f"raw object {message.s3Key!r} does not exist") from None
+        raise
+    if content_hash(body) != message.hash:
+        raise InvalidMessage(f"raw object {message.s3Key!r} does not match the message hash")
+    return body
+
+
+def _payload_items(message: RawObjectMessage, body: bytes) -> list[Any]:
+    try:
+        payload = json_loads_exact(body)
+    except ValueError as exc:
+        raise InvalidMessage(f"raw object {message.s3Key!r} is not JSON: {exc}") from None
+    try:
+        return get_source(message.source).items(message.type, payload)
+    except SourceError as exc:
+        raise InvalidMessage(f"raw object {message.s3Key!r}: {exc}") from None
+
+
+def _curate_all(
+    message: RawObjectMessage, items: list[Any], result: ProcessResult
+) -> list[CuratedRecord]:
+    source = get_source(message.source)
+    by_id: dict[str, tuple[int, CuratedRecord]] = {}
+    for index, item in enumerate(items):
+        try:
+            record = _curate_one(message, index, item, source.curate(message.type, item))
+        except InvalidItem as exc:
+            result.rejections.append(Rejection(index, str(exc)))
+            continue
+        if record.id in by_id:
+            # Two items with one id in one payload: keep the first, report the second.
+            first = by_id[record.id][0]
+            result.rejections.append(Rejection(index, f"duplicate id {record.id} (item {first})"))
+            continue
+        by_id[record.id] = (index, record)
+    return [record for _, record in by_id.values()]
+
+
+def _curate_one(message: RawObjectMessage, index: int, item: Any, curated: Any) -> CuratedRecord:
+    record_id = f"{message.source}-{message.type}-{curated.natural_id}"
+    attributes = {
+        "source": message.source,
+        "type": message.type,
+        "source_type": f"{message.source}#{message.type}",
+        "title": curated.title,
+        "data": curated.fields,
+        "raw_s3_key": message.s3Key,
+        "raw_index": index,
+        "run_id": message.runId,
+    }
+    return CuratedRecord(record_id, fingerprint(item), _normalised(message.capturedAt), attributes)
+
+
+def _normalised(captured_at: str) -> str:
+    """Any ISO 8601 time as our fixed-width UTC form, so stored times sort as strings."""
+    return iso(datetime.fromisoformat(captured_at))

@@ -1,0 +1,66 @@
+"""The pages' one error path, as ``errors.api_exception_handler`` is the API's.
+
+A page view raises; ``page`` turns what it raised into the page a person should see:
+a bad parameter is the same page with the message and a 400, a missing record the
+site's 404 page (or the same page, for a lookup), AWS trouble the same page with a
+banner and a 503. Never a traceback, never AWS's own words on a public page.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Callable
+from http import HTTPStatus
+from typing import Any
+
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+
+from pipeline.core.errors import AWS_ERRORS, BadRequest, NotFound
+
+log = logging.getLogger(__name__)
+
+UNAVAILABLE = (
+    "The data store cannot be reached right now. The page will work again once it is back."
+)
+NOT_FOUND_TEMPLATE = "404.html"
+
+View = Callable[..., HttpResponse]
+ContextFor = Callable[[HttpRequest], dict[str, Any]]
+
+
+class LookupMiss(NotFound):
+    """A record looked up from a page's search box does not exist: stay on that page."""
+
+
+def page(template: str, *, context: ContextFor | None = None) -> Callable[[View], View]:
+    """Render ``template`` (with ``context(request)``) for errors the view raises."""
+
+    def decorate(view: View) -> View:
+        @functools.wraps(view)
+        def inner(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+            try:
+                return view(request, *args, **kwargs)
+            except (BadRequest, NotFound, *AWS_ERRORS) as exc:
+                base = context(request) if context else {}
+                return _error_page(request, exc, template, base)
+
+        return inner
+
+    return decorate
+
+
+def _error_page(
+    request: HttpRequest, exc: Exception, template: str, base: dict[str, Any]
+) -> HttpResponse:
+    if isinstance(exc, LookupMiss):
+        return render(request, template, base | {"error": str(exc)}, status=HTTPStatus.NOT_FOUND)
+    if isinstance(exc, NotFound):
+        context = {"message": str(exc)}
+        return render(request, NOT_FOUND_TEMPLATE, context, status=HTTPStatus.NOT_FOUND)
+    if isinstance(exc, BadRequest):
+        return render(request, template, base | {"error": str(exc)}, status=HTTPStatus.BAD_REQUEST)
+    log.error("AWS failure on %s: %s", request.path_info, exc)
+    context = base | {"banner": UNAVAILABLE}
+    return render(request, template, context, status=HTTPStatus.SERVICE_UNAVAILABLE)
