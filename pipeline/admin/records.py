@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import urlencode
 
 from django.contrib import admin, messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
-from django.urls import NoReverseMatch, URLPattern, path, reverse
+from django.urls import URLPattern, path, reverse
 
 from pipeline.admin.console import ConsoleAdmin
 from pipeline.core.config import get_config
@@ -115,10 +115,5 @@ def _record_fields(record: dict[str, Any]) -> list[tuple[str, Any]]:
 
 
 def public_record_url(record_id: str) -> str:
-    """The record's public page, or its API URL while that page does not exist."""
-    for name in ("record-detail", "api-record-detail"):
-        try:
-            return reverse(name, args=[record_id])
-        except NoReverseMatch:
-            continue
-    return f"/api/records/{quote(record_id, safe='')}"
+    """The record's public page."""
+    return reverse("record-detail", args=[record_id])

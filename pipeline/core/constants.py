@@ -8,7 +8,6 @@ PRODUCT = "twl-pipeline"
 RAW_PREFIX = "raw"
 RAW_KEY_TEMPLATE = RAW_PREFIX + "/source={source}/type={type}/date={date}/{stamp}-{digest}.json"
 RAW_STAMP_FORMAT = "%Y%m%dT%H%M%S%fZ"
-RAW_HASH_ALGORITHM = "sha256"
 RAW_KEY_HASH_CHARS = 16
 # Unusable payloads are kept here, same layout, never enqueued.
 QUARANTINE_PREFIX = "quarantine"

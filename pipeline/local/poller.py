@@ -100,13 +100,13 @@ def poll_once(
     messages = reply.get("Messages", [])
     if not messages:
         return PollResult()
-    failed_ids = _run_handler(handler, messages, cfg, url)
+    failed_ids = _run_handler(handler, messages, cfg)
     _settle(sqs, url, messages, failed_ids, retry_delay_seconds)
     return PollResult(len(messages), len(messages) - len(failed_ids), len(failed_ids))
 
 
 def _run_handler(
-    handler: Handler, messages: list[dict[str, Any]], config: PipelineConfig, url: str
+    handler: Handler, messages: list[dict[str, Any]], config: PipelineConfig
 ) -> set[str]:
     arn = queue_arn(config)
     event = lambda_event(messages, queue_arn=arn, region=config.aws_region)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -10,6 +11,7 @@ from django.core.management.base import CommandError, CommandParser
 
 from pipeline.core.config import get_config
 from pipeline.deploy.zappa_steps import caller_account_id, explicit_account_id
+from pipeline.stores import aws
 
 STAGE_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{0,30}$")
 ACCOUNT_PATTERN = re.compile(r"^\d{12}$")
@@ -38,6 +40,6 @@ def resolve_target(options: dict[str, Any]) -> tuple[str, str, str]:
 
 def _caller_account(region: str) -> str:
     try:
-        return caller_account_id()
+        return caller_account_id(aws.sts(replace(get_config(), aws_region=region)))
     except (ClientError, BotoCoreError) as exc:
         raise CommandError(f"cannot look up the account id ({exc}); pass --account") from exc

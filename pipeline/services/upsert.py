@@ -1,6 +1,6 @@
 """The curated table's writes: an idempotent, change-detecting, batched upsert.
 
-Upsert semantics (DESIGN.md): a new id is inserted at version 1; the same id with the
+Upsert semantics (the README's contract): a new id is inserted at version 1; the same id with the
 same fingerprint is not written at all; a new fingerprint updates it to version + 1.
 Captures are ordered by (captured_at, fingerprint): an older capture arriving late
 never overwrites a newer one, so redelivery in any order converges on one state.

@@ -29,8 +29,6 @@ from pipeline.core.constants import AGG_MONTH_SK_PREFIX, AGG_PK, AGG_TOTAL_SK, L
 from pipeline.stores import aws
 from pipeline.stores.dynamo import batch_get, from_item, to_item
 
-TOTAL_COUNTERS = ("total", "inserts", "updates")
-
 
 def day_of(captured_at: str) -> str:
     return captured_at[:10]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import datetime
 
 from pipeline.core.config import PipelineConfig
@@ -15,15 +14,6 @@ from pipeline.core.constants import (
     RAW_STAMP_FORMAT,
 )
 from pipeline.stores import aws
-
-
-@dataclass(frozen=True)
-class StoredObject:
-    """Where a raw body was written."""
-
-    bucket: str
-    key: str
-    version_id: str | None
 
 
 def raw_key(*, source: str, type_: str, captured_at: datetime, digest: str) -> str:
@@ -45,9 +35,9 @@ def quarantine_key(*, source: str, type_: str, captured_at: datetime, digest: st
 
 def raw_object_put(
     *, key: str, body: bytes, metadata: dict[str, str], config: PipelineConfig
-) -> StoredObject:
+) -> None:
     """Write ``body`` as received, encrypted at rest, with its metadata."""
-    reply = aws.s3(config).put_object(
+    aws.s3(config).put_object(
         Bucket=config.raw_bucket,
         Key=key,
         Body=body,
@@ -55,7 +45,6 @@ def raw_object_put(
         ServerSideEncryption="AES256",
         Metadata=metadata,
     )
-    return StoredObject(config.raw_bucket, key, reply.get("VersionId"))
 
 
 def raw_object_get(*, key: str, config: PipelineConfig, bucket: str | None = None) -> bytes:
