@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import TYPE_CHECKING, Any, TypedDict
+from typing import TYPE_CHECKING, Any, TypedDict, cast
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
@@ -88,4 +88,7 @@ def process_sqs_event(event: dict[str, Any], context: Any) -> BatchResponse:
         event=event, record_handler=handle_sqs_record, processor=processor, context=context
     )
     failures = reply.get("batchItemFailures", [])
-    return {"batchItemFailures": [{"itemIdentifier": f["itemIdentifier"]} for f in failures]}
+    # Powertools types the identifier for every event kind; for SQS it is the message id.
+    return {
+        "batchItemFailures": [{"itemIdentifier": cast(str, f["itemIdentifier"])} for f in failures]
+    }

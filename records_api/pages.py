@@ -34,6 +34,9 @@ class LookupMiss(NotFound):
     """A record looked up from a page's search box does not exist: stay on that page."""
 
 
+_PAGE_ERRORS: tuple[type[Exception], ...] = (BadRequest, NotFound, *AWS_ERRORS)
+
+
 def page(template: str, *, context: ContextFor | None = None) -> Callable[[View], View]:
     """Render ``template`` (with ``context(request)``) for errors the view raises."""
 
@@ -42,7 +45,7 @@ def page(template: str, *, context: ContextFor | None = None) -> Callable[[View]
         def inner(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
             try:
                 return view(request, *args, **kwargs)
-            except (BadRequest, NotFound, *AWS_ERRORS) as exc:
+            except _PAGE_ERRORS as exc:
                 base = context(request) if context else {}
                 return _error_page(request, exc, template, base)
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Iterator
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import responses
@@ -90,7 +92,13 @@ def stack(config, moto_aws) -> PipelineConfig:
 
 @pytest.fixture
 def sources(config) -> Iterator[responses.RequestsMock]:
-    """Both public APIs answered by `responses`, with small payloads (new people each call)."""
+    """Every source's API answered by `responses`, offline.
+
+    The two built-in sources get small payloads (new people on each call); any other
+    registered source is answered in-process by its sandbox fake, so a new source needs
+    no change here.
+    """
+    from pipeline.local.sandbox import FAKES
     from tests import factories
 
     with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
@@ -103,4 +111,17 @@ def sources(config) -> Iterator[responses.RequestsMock]:
             f"{config.base_url('randomuser')}/api/",
             callback=lambda request: (200, {}, json.dumps(factories.people(4))),
         )
+        for name in set(SOURCES) - {"jsonplaceholder", "randomuser"}:
+            _answer_with_fake(mock, FAKES[name], config.base_url(name))
         yield mock
+
+
+def _answer_with_fake(mock: responses.RequestsMock, fake, base: str) -> None:
+    """Serve every GET below ``base`` from a sandbox fake, without a server."""
+
+    def answer(request):
+        url = urlsplit(request.url)
+        status, body = fake.respond(url.path[len(urlsplit(base).path) :], parse_qs(url.query), base)
+        return status, {"Content-Type": "application/json"}, body
+
+    mock.add_callback("GET", re.compile(re.escape(base) + r"(/.*)?$"), callback=answer)

@@ -7,6 +7,7 @@ from io import StringIO
 from pathlib import Path
 
 import pytest
+import requests
 import responses
 from django.core.management import call_command
 from django.core.management.base import CommandError
@@ -102,6 +103,6 @@ def test_a_long_retry_after_is_capped_so_the_job_fails_fast(config):
 def test_retries_stop_after_the_configured_count_and_report_the_status(config):
     with responses.RequestsMock() as mock:
         mock.get("https://x.test/", status=503)
-        with pytest.raises(Exception, match="503"):
+        with pytest.raises(requests.HTTPError, match="503"):
             fetch(build_session(config), Request(url="https://x.test/"), config)
         assert len(mock.calls) == config.http_retries + 1

@@ -16,6 +16,7 @@ from zappa.core import Zappa
 
 from pipeline.deploy import zappa_steps
 from pipeline.deploy.zappa_callbacks import compile_bytecode, post_deploy, prepare_stage
+from pipeline.stores import aws
 from tests.test_zappa_settings import SETTINGS, load
 
 REPORT = "ReportBatchItemFailures"
@@ -86,11 +87,22 @@ def test_enable_turns_the_mapping_on_in_the_same_update_as_the_response_types(wo
     assert (mapping["State"], mapping["FunctionResponseTypes"]) == ("Enabled", [REPORT])
 
 
-def test_default_client_comes_from_the_pipelines_client_factory(worker):
+def test_default_client_comes_from_the_pipelines_client_factory(worker, monkeypatch):
+    built = []
+
+    def factory(config):
+        built.append(config)
+        return real(config)
+
+    real = aws.lambda_
+    monkeypatch.setattr(aws, "lambda_", factory)
     changes = zappa_steps.enable_partial_batch_responses(
         function_name=FUNCTION, queue_arn=worker.queue_arn
     )
-    assert len(changes) == 1
+    assert len(changes) == 1 and len(built) == 1
+    assert built[0].aws_region == "us-east-1"
+    mapping = worker.lam.get_event_source_mapping(UUID=worker.uuid)
+    assert mapping["FunctionResponseTypes"] == [REPORT]
 
 
 def test_a_queue_without_a_mapping_to_the_function_is_a_clear_error(worker):

@@ -12,7 +12,9 @@ import botocore.session
 import pytest
 from django.core.management import CommandError, call_command
 
+from pipeline.core.names import resource_names
 from pipeline.deploy import iam
+from pipeline.deploy.zappa_steps import stage_environment
 
 ROOT = Path(__file__).resolve().parent.parent
 ACCOUNT = "123456789012"
@@ -218,3 +220,30 @@ def _operations_called() -> set[str]:
 def _lambda_sources() -> list[Path]:
     sources = [*(ROOT / "pipeline").rglob("*.py"), *(ROOT / "records_api").rglob("*.py")]
     return [p for p in sources if not str(p.relative_to(ROOT)).startswith(NOT_IN_LAMBDA)]
+
+
+def test_the_policy_grants_the_names_a_stage_overrides_not_the_defaults():
+    names = resource_names("dev", {"TWL_RAW_BUCKET": "acme-raw", "TWL_CURATED_TABLE": "acme-c"})
+    policy = json.dumps(
+        iam.iam_policy(stage="dev", region="us-east-1", account_id=ACCOUNT, names=names)
+    )
+    assert "arn:aws:s3:::acme-raw/raw/*" in policy and "table/acme-c" in policy
+    assert "twl-pipeline-raw-data-dev" not in policy and "twl-pipeline-curated-dev" not in policy
+
+
+def test_by_default_the_policy_names_what_the_stages_zappa_environment_names(tmp_path):
+    settings = tmp_path / "zappa_settings.json"
+    settings.write_text(
+        json.dumps(
+            {
+                "base": {"environment_variables": {"TWL_RAW_BUCKET": "from-base"}},
+                "dev": {"extends": "base", "environment_variables": {"TWL_STAGE": "dev"}},
+                "dev_worker": {"extends": "dev"},
+            }
+        )
+    )
+    env = stage_environment("dev_worker", settings_file=settings)
+    assert env == {"TWL_RAW_BUCKET": "from-base", "TWL_STAGE": "dev"}
+    assert stage_environment("nope", settings_file=settings) == {}
+    # The real file: no stage renames anything, so the rule's defaults are granted.
+    assert "arn:aws:s3:::twl-pipeline-raw-data-dev/raw/*" in json.dumps(POLICY)

@@ -13,6 +13,7 @@ from pipeline.core.logs import JsonFormatter, log_context
 from pipeline.handlers import process_sqs_event
 from pipeline.local.poller import drain
 from pipeline.services.ingest import ingest
+from pipeline.sources import all_feeds
 from tests import factories
 
 pytestmark = pytest.mark.django_db
@@ -45,7 +46,7 @@ def test_every_log_line_is_json_with_correlation_fields(stack, sources, json_log
     records = lines(json_logs)
     assert records, "the run logged nothing"
     processed = [r for r in records if r["message"].startswith("processed:")]
-    assert len(processed) == 4
+    assert len(processed) == len(all_feeds())
     for line in processed:
         assert line["run_id"] == run.run_id
         assert {"source", "type", "s3_key", "message_id"} <= set(line)
@@ -58,6 +59,12 @@ def test_a_full_run_logs_no_personal_data_or_secrets(stack, sources, json_logs):
     ingest(config=stack)
     drain(process_sqs_event, config=stack)
     text = json_logs.getvalue()
+    records = lines(json_logs)
+    # The capture saw the whole run: the people were processed, the broken feed failed.
+    assert any(
+        r["message"].startswith("processed:") and r.get("source") == "randomuser" for r in records
+    )
+    assert any(r["message"].startswith("feed failed") and r.get("type") == "user" for r in records)
     person = factories.person()
     for secret in (
         "hunter2",

@@ -80,6 +80,42 @@ def test_resource_names_follow_the_stage(monkeypatch):
         importlib.reload(site)
 
 
+def test_a_twl_override_renames_its_resource_and_the_dlq_follows_the_queue(monkeypatch):
+    import importlib
+
+    from twl_site import settings as site
+
+    monkeypatch.setenv("TWL_STAGE", "prod")
+    monkeypatch.setenv("TWL_RAW_BUCKET", "acme-raw")
+    monkeypatch.setenv("TWL_QUEUE_NAME", "acme-queue")
+    try:
+        reloaded = importlib.reload(site)
+        assert reloaded.TWL_RAW_BUCKET == "acme-raw"
+        assert (reloaded.TWL_QUEUE_NAME, reloaded.TWL_DLQ_NAME) == ("acme-queue", "acme-queue-dlq")
+        assert reloaded.TWL_LEDGER_TABLE == "twl-pipeline-ledger-prod"
+    finally:
+        monkeypatch.undo()
+        importlib.reload(site)
+
+
+def test_each_source_base_url_comes_from_its_own_variable(monkeypatch):
+    import importlib
+
+    from twl_site import settings as site
+
+    monkeypatch.setenv("TWL_RANDOMUSER_BASE_URL", "http://127.0.0.1:9/randomuser")
+    monkeypatch.setenv("TWL_SOME_NEW_SOURCE_BASE_URL", "https://new.example")
+    monkeypatch.delenv("TWL_ENABLED_SOURCES", raising=False)
+    try:
+        reloaded = importlib.reload(site)
+        assert reloaded.TWL_SOURCE_BASE_URLS["randomuser"] == "http://127.0.0.1:9/randomuser"
+        assert reloaded.TWL_SOURCE_BASE_URLS["some_new_source"] == "https://new.example"
+        assert reloaded.TWL_ENABLED_SOURCES is None  # every registered source
+    finally:
+        monkeypatch.undo()
+        importlib.reload(site)
+
+
 @pytest.mark.parametrize(
     ("raw", "value"), [("true", True), ("0", False), ("Yes", True), ("off", False)]
 )

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.core.errors import InvalidItem, SourceError
+from pipeline.core.errors import InvalidItem, PipelineError, SourceError
 from pipeline.sources import SOURCES, feeds, get_source
 from pipeline.sources.jsonplaceholder import JsonPlaceholder
 from pipeline.sources.randomuser import RandomUser
@@ -31,7 +31,7 @@ def test_feeds_cover_every_source_type_pair():
 
 
 def test_unknown_source_name_is_a_clear_error():
-    with pytest.raises(Exception, match="unknown source 'nope'"):
+    with pytest.raises(PipelineError, match="unknown source 'nope'"):
         get_source("nope")
 
 
@@ -114,13 +114,31 @@ def test_non_ascii_names_survive_curation():
     assert curated.fields["first_name"] == "Łukasz"
 
 
-@pytest.mark.parametrize("missing", ["location", "dob", "registered", "picture", "id", "name"])
+FIELDS_OF_BLOCK = {
+    "location": ("street", "city", "state", "country", "postcode", "latitude", "longitude"),
+    "dob": ("date_of_birth", "age"),
+    "registered": ("registered_at",),
+    "picture": ("picture_large", "picture_medium", "picture_thumbnail"),
+    "id": ("national_id_type",),
+    "name": ("name_title", "first_name", "last_name", "full_name"),
+}
+
+
+@pytest.mark.parametrize("missing", sorted(FIELDS_OF_BLOCK))
 def test_missing_optional_block_leaves_its_fields_empty(missing):
     person = sample("randomuser_person.json")
     del person[missing]
     curated = RandomUser().curate("user", person)
     assert curated.natural_id == person["login"]["uuid"]
-    assert curated.title  # falls back to the username when the name is gone
+    assert {name: curated.fields[name] for name in FIELDS_OF_BLOCK[missing]} == dict.fromkeys(
+        FIELDS_OF_BLOCK[missing]
+    )
+    full = RandomUser().curate("user", sample("randomuser_person.json")).fields
+    assert all(full[name] is not None for name in FIELDS_OF_BLOCK[missing])
+    # The title falls back to the username when the name is gone.
+    assert curated.title == (
+        person["login"]["username"] if missing == "name" else full["full_name"]
+    )
 
 
 def test_missing_location_gives_none_fields():

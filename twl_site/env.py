@@ -46,5 +46,5 @@ def env_list(name: str, default: list[str]) -> list[str]:
 
 
 def env_list_or_none(name: str) -> list[str] | None:
-    """A comma-separated list, or None when the variable is unset (meaning "all")."""
-    return env_list(name, []) if name in os.environ else None
+    """A comma-separated list, or None (meaning "all") when the variable is unset or blank."""
+    return env_list(name, []) if os.environ.get(name, "").strip() else None

@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from django.contrib import admin, messages
 from django.contrib.admin.models import CHANGE, LogEntry
@@ -75,7 +75,8 @@ class ConsoleAdmin(admin.ModelAdmin):
             **self.admin_site.each_context(request),
             "opts": self.opts,
             "app_label": self.opts.app_label,
-            "title": self.opts.verbose_name_plural.capitalize(),
+            # Always set by Django (the stub allows None).
+            "title": str(self.opts.verbose_name_plural).capitalize(),
             "has_change_permission": self.has_change_permission(request),
             "changelist_url": self.url("changelist"),
         }
@@ -109,7 +110,8 @@ def log_action(
 ) -> None:
     """One admin log entry for an operator action on something outside the database."""
     LogEntry.objects.log_actions(
-        user_id=request.user.pk,
+        # Only reached through admin_view: a signed-in staff user, so a real pk.
+        user_id=cast(int, request.user.pk),
         queryset=[model(id=object_id, name=label[:200])],
         action_flag=flag,
         change_message=message,

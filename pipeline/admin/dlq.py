@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypedDict
 
 from django.contrib import admin, messages
 from django.contrib.admin.models import DELETION
@@ -86,7 +86,14 @@ def _which(ids: list[str] | None) -> str:
     return "all messages" if ids is None else ", ".join(ids)
 
 
-def _log_target(ids: list[str] | None) -> dict[str, str]:
+class _LogTarget(TypedDict):
+    """The ``object_id`` and ``label`` keywords of ``log_action``."""
+
+    object_id: str
+    label: str
+
+
+def _log_target(ids: list[str] | None) -> _LogTarget:
     if ids is None:
         return {"object_id": "all", "label": "all dead-letter messages"}
     if len(ids) == 1:

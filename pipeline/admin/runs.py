@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Any
+from typing import Any, cast
 
 from django import forms
 from django.contrib import admin, messages
@@ -49,11 +49,14 @@ class ReplayForm(forms.Form):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["source"].choices = [("", "All sources")] + [(s, s) for s in sorted(SOURCES)]
-        self.fields["type"].choices = [("", "All types")] + [(t, t) for t in known_types()]
+        source = cast(forms.ChoiceField, self.fields["source"])
+        type_ = cast(forms.ChoiceField, self.fields["type"])
+        source.choices = [("", "All sources")] + [(s, s) for s in sorted(SOURCES)]
+        type_.choices = [("", "All types")] + [(t, t) for t in known_types()]
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        # Form.clean returns self.cleaned_data (the stub allows None for overrides).
+        data = cast("dict[str, Any]", super().clean())
         since, until = data.get("since"), data.get("until")
         if since and until and since > until:
             raise forms.ValidationError("“Since” must not be after “until”.")

@@ -30,8 +30,8 @@ def emit(
     if not enabled or not values:
         return
     metrics = EphemeralMetrics(namespace=NAMESPACE, service=SERVICE)
-    for name, value in dimensions.items():
-        metrics.add_dimension(name=name, value=str(value))
+    for name, dimension in dimensions.items():
+        metrics.add_dimension(name=name, value=str(dimension))
     for name, value in values.items():
         metrics.add_metric(name=name, unit=unit, value=value)
     with warnings.catch_warnings():

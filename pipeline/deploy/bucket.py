@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pipeline.core.config import PipelineConfig
 from pipeline.deploy.reconcile import (
@@ -16,6 +16,9 @@ from pipeline.deploy.reconcile import (
     reconcile,
 )
 from pipeline.stores import aws
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
 
 SSE_ALGORITHM = "AES256"
 TLS_ONLY_SID = "DenyInsecureTransport"
@@ -38,7 +41,7 @@ def provision_bucket(cfg: PipelineConfig, *, check_only: bool) -> Change:
     return change
 
 
-def _create_bucket(s3: Any, bucket: str, region: str) -> None:
+def _create_bucket(s3: S3Client, bucket: str, region: str) -> None:
     """Create the bucket; us-east-1 rejects a LocationConstraint, every other region needs one."""
     if region == "us-east-1":
         s3.create_bucket(Bucket=bucket)
@@ -46,7 +49,7 @@ def _create_bucket(s3: Any, bucket: str, region: str) -> None:
         s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": region})
 
 
-def _bucket_settings(s3: Any, bucket: str, *, require_tls: bool) -> list[Setting]:
+def _bucket_settings(s3: S3Client, bucket: str, *, require_tls: bool) -> list[Setting]:
     """The bucket's security settings with their current values.
 
     The TLS-only policy is left out when ``require_tls`` is off: an emulator on plain
@@ -105,7 +108,7 @@ def _bucket_settings(s3: Any, bucket: str, *, require_tls: bool) -> list[Setting
     ]
 
 
-def _bucket_sse_algorithm(s3: Any, bucket: str) -> str | None:
+def _bucket_sse_algorithm(s3: S3Client, bucket: str) -> str | None:
     """The bucket's default encryption algorithm, or None when it has none."""
     missing = frozenset({"ServerSideEncryptionConfigurationNotFoundError"})
     reply = or_none(s3.get_bucket_encryption, missing, Bucket=bucket)
@@ -118,14 +121,14 @@ def _bucket_sse_algorithm(s3: Any, bucket: str) -> str | None:
     return defaults[0]["SSEAlgorithm"] if defaults else None
 
 
-def _public_access_block(s3: Any, bucket: str) -> dict[str, bool] | None:
+def _public_access_block(s3: S3Client, bucket: str) -> dict[str, bool] | None:
     """The bucket's public access block, or None when it has none."""
     missing = frozenset({"NoSuchPublicAccessBlockConfiguration"})
     reply = or_none(s3.get_public_access_block, missing, Bucket=bucket)
     return reply["PublicAccessBlockConfiguration"] if reply else None
 
 
-def _bucket_policy(s3: Any, bucket: str) -> dict[str, Any] | None:
+def _bucket_policy(s3: S3Client, bucket: str) -> dict[str, Any] | None:
     """The bucket policy document, or None when the bucket has none."""
     reply = or_none(s3.get_bucket_policy, frozenset({"NoSuchBucketPolicy"}), Bucket=bucket)
     return json.loads(reply["Policy"]) if reply else None

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from botocore.exceptions import ClientError
 
@@ -29,6 +29,9 @@ from pipeline.core.constants import (
 from pipeline.core.names import ResourceNames, resource_names
 from pipeline.deploy.zappa_steps import stage_environment
 from pipeline.stores import aws
+
+if TYPE_CHECKING:
+    from mypy_boto3_iam import IAMClient
 
 POLICY_VERSION = "2012-10-17"
 INLINE_POLICY_NAME = f"{PRODUCT}-access"
@@ -189,7 +192,7 @@ def role_ensure(
     account_id: str,
     check_only: bool = False,
     config: PipelineConfig | None = None,
-    client: Any = None,
+    client: IAMClient | None = None,
 ) -> list[str]:
     """Create or update the stage's role and inline policy; return what changed (or would)."""
     iam = client or aws.iam(config or get_config())
@@ -203,7 +206,7 @@ def role_ensure(
     return changes + _foreign_policies(iam, name)
 
 
-def _create_role(iam: Any, name: str, policy: dict[str, Any], *, check_only: bool) -> list[str]:
+def _create_role(iam: IAMClient, name: str, policy: dict[str, Any], *, check_only: bool) -> list[str]:
     if check_only:
         return [f"role {name} missing; would be created"]
     iam.create_role(
@@ -217,7 +220,7 @@ def _create_role(iam: Any, name: str, policy: dict[str, Any], *, check_only: boo
     return [f"role {name} created", f"policy {INLINE_POLICY_NAME} put"]
 
 
-def _sync_trust(iam: Any, name: str, role: dict[str, Any], *, check_only: bool) -> list[str]:
+def _sync_trust(iam: IAMClient, name: str, role: dict[str, Any], *, check_only: bool) -> list[str]:
     current = _document(role.get("AssumeRolePolicyDocument"))
     if canonical(current) == canonical(trust_policy()):
         return []
@@ -226,7 +229,7 @@ def _sync_trust(iam: Any, name: str, role: dict[str, Any], *, check_only: bool) 
     return [f"role {name}: trust policy {'differs' if check_only else 'updated'}"]
 
 
-def _sync_policy(iam: Any, name: str, policy: dict[str, Any], *, check_only: bool) -> list[str]:
+def _sync_policy(iam: IAMClient, name: str, policy: dict[str, Any], *, check_only: bool) -> list[str]:
     reply = _get_or_none(iam.get_role_policy, RoleName=name, PolicyName=INLINE_POLICY_NAME)
     if reply is not None and canonical(_document(reply["PolicyDocument"])) == canonical(policy):
         return []
@@ -237,7 +240,7 @@ def _sync_policy(iam: Any, name: str, policy: dict[str, Any], *, check_only: boo
     return [f"policy {INLINE_POLICY_NAME}: {state if check_only else 'put'}"]
 
 
-def _foreign_policies(iam: Any, name: str) -> list[str]:
+def _foreign_policies(iam: IAMClient, name: str) -> list[str]:
     """Other policies on the role widen it; report them, never remove what we did not add."""
     inline = iam.list_role_policies(RoleName=name)["PolicyNames"]
     attached = iam.list_attached_role_policies(RoleName=name)["AttachedPolicies"]
@@ -245,7 +248,10 @@ def _foreign_policies(iam: Any, name: str) -> list[str]:
     return [f"warning: role {name} also has {p}; remove it for least privilege" for p in others]
 
 
-def _get_or_none(call: Callable[..., dict[str, Any]], **kwargs: Any) -> dict[str, Any] | None:
+_Reply = TypeVar("_Reply")
+
+
+def _get_or_none(call: Callable[..., _Reply], **kwargs: Any) -> _Reply | None:
     """An IAM read; None when what it reads does not exist."""
     try:
         return call(**kwargs)

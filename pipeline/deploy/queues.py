@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pipeline.core.config import PipelineConfig
 from pipeline.deploy.reconcile import (
@@ -16,6 +16,9 @@ from pipeline.deploy.reconcile import (
     reconcile,
 )
 from pipeline.stores import aws
+
+if TYPE_CHECKING:
+    from mypy_boto3_sqs import SQSClient
 
 DLQ_RETENTION_SECONDS = 14 * 24 * 3600  # the SQS maximum: keep failures as long as possible
 QUEUE_RETENTION_SECONDS = 4 * 24 * 3600  # the SQS default, stated so drift from it is seen
@@ -46,7 +49,7 @@ def provision_queues(cfg: PipelineConfig, *, check_only: bool) -> list[Change]:
 
 
 def _provision_queue(
-    sqs: Any, name: str, attributes: dict[str, str], *, check_only: bool
+    sqs: SQSClient, name: str, attributes: dict[str, str], *, check_only: bool
 ) -> Change:
     """Ensure one queue exists with ``attributes``."""
     resource = f"sqs:{name}"
@@ -67,13 +70,13 @@ def _provision_queue(
     return change_for(resource, reconcile(settings, check_only=check_only), check_only=check_only)
 
 
-def _queue_url(sqs: Any, name: str) -> str | None:
+def _queue_url(sqs: SQSClient, name: str) -> str | None:
     """The queue's URL, or None when it does not exist."""
     reply = or_none(sqs.get_queue_url, QUEUE_MISSING_CODES, QueueName=name)
     return reply["QueueUrl"] if reply else None
 
 
-def _dlq_arn(sqs: Any, cfg: PipelineConfig) -> str:
+def _dlq_arn(sqs: SQSClient, cfg: PipelineConfig) -> str:
     """The DLQ's ARN; a stand-in when a check finds it missing (only its name is compared)."""
     url = _queue_url(sqs, cfg.dlq_name)
     if url is None:

@@ -10,13 +10,14 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from botocore.exceptions import ClientError
 
 from pipeline.core.errors import PipelineError
 
 Action = Literal["create", "update", "ok"]
+_Reply = TypeVar("_Reply")
 
 
 @dataclass(frozen=True)
@@ -84,7 +85,9 @@ def show(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value, sort_keys=True)
 
 
-def or_none(call: Callable[..., dict[str, Any]], missing: frozenset[str], **kwargs: Any) -> Any:
+def or_none(
+    call: Callable[..., _Reply], missing: frozenset[str], **kwargs: Any
+) -> _Reply | None:
     """Call an AWS read; None when it fails only because the thing read does not exist."""
     try:
         return call(**kwargs)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pipeline.core.config import PipelineConfig
 from pipeline.core.constants import (
@@ -32,6 +32,9 @@ from pipeline.deploy.reconcile import (
     reconcile,
 )
 from pipeline.stores import aws
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
 
 PAY_PER_REQUEST = "PAY_PER_REQUEST"
 # A table whose SSE is switching on is treated as encrypted; writing again would fail.
@@ -103,7 +106,7 @@ def provision_table(cfg: PipelineConfig, spec: TableSpec, *, check_only: bool) -
     return change_for(resource, diffs, check_only=check_only)
 
 
-def _current_table(ddb: Any, name: str, *, check_only: bool) -> dict[str, Any] | None:
+def _current_table(ddb: DynamoDBClient, name: str, *, check_only: bool) -> dict[str, Any] | None:
     """describe_table's Table, or None; waits out a running update first unless checking."""
     missing = frozenset({"ResourceNotFoundException"})
     reply = or_none(ddb.describe_table, missing, TableName=name)
@@ -113,7 +116,7 @@ def _current_table(ddb: Any, name: str, *, check_only: bool) -> dict[str, Any] |
     return ddb.describe_table(TableName=name)["Table"]
 
 
-def _create_table(ddb: Any, spec: TableSpec) -> None:
+def _create_table(ddb: DynamoDBClient, spec: TableSpec) -> None:
     """Create the table with every desired setting and wait until it is usable."""
     ddb.create_table(
         TableName=spec.name,
@@ -126,18 +129,18 @@ def _create_table(ddb: Any, spec: TableSpec) -> None:
     _wait_active(ddb, spec.name)
 
 
-def _update_table(ddb: Any, name: str, **changes: Any) -> None:
+def _update_table(ddb: DynamoDBClient, name: str, **changes: Any) -> None:
     """Apply one update_table change and wait, since AWS allows one update at a time."""
     ddb.update_table(TableName=name, **changes)
     _wait_active(ddb, name)
 
 
-def _wait_active(ddb: Any, name: str) -> None:
+def _wait_active(ddb: DynamoDBClient, name: str) -> None:
     """Block until the table is ACTIVE."""
     ddb.get_waiter("table_exists").wait(TableName=name, WaiterConfig=TABLE_WAITER_CONFIG)
 
 
-def _table_settings(ddb: Any, spec: TableSpec, table: dict[str, Any]) -> list[Setting]:
+def _table_settings(ddb: DynamoDBClient, spec: TableSpec, table: dict[str, Any]) -> list[Setting]:
     """The table's settings, key schema first so an unfixable table fails before any write."""
     update = partial(_update_table, ddb, spec.name)
     return [

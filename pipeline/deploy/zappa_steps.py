@@ -21,11 +21,15 @@ import time
 import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pipeline.core.config import get_config
 from pipeline.core.errors import PipelineError
 from pipeline.stores import aws
+
+if TYPE_CHECKING:
+    from mypy_boto3_lambda import LambdaClient
+    from mypy_boto3_sts import STSClient
 
 REPORT_BATCH_ITEM_FAILURES = "ReportBatchItemFailures"
 # The documented stand-in account id in zappa_settings.json's SQS ARNs; see docs/DEPLOY.md.
@@ -46,7 +50,7 @@ def enable_partial_batch_responses(
     *,
     function_name: str,
     queue_arn: str,
-    client: Any = None,
+    client: LambdaClient | None = None,
     enable: bool = False,
     sleep: Callable[[float], None] = time.sleep,
 ) -> list[str]:
@@ -98,7 +102,7 @@ def explicit_account_id() -> str | None:
     return os.environ.get(ACCOUNT_ENV, "").strip() or None
 
 
-def caller_account_id(client: Any = None) -> str:
+def caller_account_id(client: STSClient | None = None) -> str:
     """The account id of the credentials in use."""
     sts = client or aws.sts(get_config())
     return str(sts.get_caller_identity()["Account"])
@@ -141,7 +145,7 @@ def stage_targets(stage: str, *, settings_file: Path = SETTINGS_FILE) -> tuple[s
     return cli.lambda_name, sqs_queue_arns(events)
 
 
-def _mappings(lam: Any, *, function_name: str, queue_arn: str) -> Iterator[dict[str, Any]]:
+def _mappings(lam: LambdaClient, *, function_name: str, queue_arn: str) -> Iterator[dict[str, Any]]:
     """The queue's mappings that invoke ``function_name`` (by name or ARN, any qualifier).
 
     Listed by queue only and matched here: a mapping created with the function's ARN is
@@ -160,7 +164,7 @@ def _function_name(name_or_arn: str) -> str:
     return parts[6] if len(parts) >= 7 and parts[5] == "function" else name_or_arn
 
 
-def _settled(lam: Any, mapping: dict[str, Any], *, sleep: Callable[[float], None]) -> dict:
+def _settled(lam: LambdaClient, mapping: dict[str, Any], *, sleep: Callable[[float], None]) -> dict:
     """The mapping once it is out of a transitional state (AWS rejects updates until then)."""
     for _ in range(SETTLE_ATTEMPTS):
         if mapping.get("State") not in TRANSITIONAL_STATES:
@@ -170,7 +174,7 @@ def _settled(lam: Any, mapping: dict[str, Any], *, sleep: Callable[[float], None
     raise DeployError(f"event source mapping {mapping['UUID']} stays {mapping.get('State')}")
 
 
-def _reconcile(lam: Any, mapping: dict[str, Any], *, enable: bool) -> list[str]:
+def _reconcile(lam: LambdaClient, mapping: dict[str, Any], *, enable: bool) -> list[str]:
     """Update only what differs: response types first, the Enabled flag with them."""
     update: dict[str, Any] = {}
     changes: list[str] = []

@@ -11,18 +11,26 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pipeline.core.config import PipelineConfig, get_config
 from pipeline.core.constants import SQS_BATCH_SIZE
 from pipeline.stores import aws
 from pipeline.stores.messages import queue_arn, queue_url
 
+if TYPE_CHECKING:
+    from mypy_boto3_sqs import SQSClient
+    from mypy_boto3_sqs.type_defs import MessageAttributeValueOutputTypeDef, MessageTypeDef
+
+    from pipeline.handlers import BatchResponse
+
 log = logging.getLogger(__name__)
 
-Handler = Callable[[dict[str, Any], Any], Any]
+# What ``handlers.process_sqs_event`` is: a Lambda event and context in, the partial
+# batch response out (None is read as "nothing failed").
+Handler = Callable[[dict[str, Any], Any], "BatchResponse | None"]
 
 
 @dataclass
@@ -48,7 +56,9 @@ class LocalContext:
         return self.timeout_seconds * 1000
 
 
-def lambda_event(messages: list[dict[str, Any]], *, queue_arn: str, region: str) -> dict[str, Any]:
+def lambda_event(
+    messages: Sequence[MessageTypeDef], *, queue_arn: str, region: str
+) -> dict[str, Any]:
     """Shape received SQS messages as the event Lambda's SQS event source sends."""
     return {
         "Records": [
@@ -68,7 +78,9 @@ def lambda_event(messages: list[dict[str, Any]], *, queue_arn: str, region: str)
     }
 
 
-def _lambda_attributes(attributes: dict[str, Any]) -> dict[str, Any]:
+def _lambda_attributes(
+    attributes: Mapping[str, MessageAttributeValueOutputTypeDef],
+) -> dict[str, Any]:
     # Lambda spells message attribute keys in camelCase; ReceiveMessage in PascalCase.
     return {
         name: {"stringValue": a.get("StringValue"), "dataType": a.get("DataType", "String")}
@@ -106,7 +118,7 @@ def poll_once(
 
 
 def _run_handler(
-    handler: Handler, messages: list[dict[str, Any]], config: PipelineConfig
+    handler: Handler, messages: list[MessageTypeDef], config: PipelineConfig
 ) -> set[str]:
     arn = queue_arn(config)
     event = lambda_event(messages, queue_arn=arn, region=config.aws_region)
@@ -116,13 +128,14 @@ def _run_handler(
         # A handler that raises fails the whole batch, exactly as in Lambda.
         log.exception("handler raised; the whole batch of %d stays on the queue", len(messages))
         return {m["MessageId"] for m in messages}
-    return {f["itemIdentifier"] for f in (reply or {}).get("batchItemFailures", [])}
+    failures = reply.get("batchItemFailures", []) if reply else []
+    return {f["itemIdentifier"] for f in failures}
 
 
 def _settle(
-    sqs: Any,
+    sqs: SQSClient,
     url: str,
-    messages: list[dict[str, Any]],
+    messages: list[MessageTypeDef],
     failed_ids: set[str],
     retry_delay_seconds: int | None,
 ) -> None:

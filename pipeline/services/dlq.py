@@ -14,7 +14,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, TypeAlias, cast
 
 from pipeline.core.clock import iso
 from pipeline.core.config import PipelineConfig
@@ -22,6 +22,14 @@ from pipeline.core.constants import SQS_BATCH_SIZE
 from pipeline.core.errors import InvalidMessage
 from pipeline.stores import aws, ledger
 from pipeline.stores.messages import message_parse, queue_url
+
+if TYPE_CHECKING:
+    from mypy_boto3_sqs import SQSClient
+    from mypy_boto3_sqs.type_defs import (
+        MessageAttributeValueOutputTypeDef,
+        MessageTypeDef,
+        SendMessageRequestTypeDef,
+    )
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +43,8 @@ MAX_RECEIVES = 1_000
 # Keys SendMessage accepts in a message attribute (ReceiveMessage returns the same).
 _ATTRIBUTE_KEYS = ("DataType", "StringValue", "BinaryValue", "StringListValues", "BinaryListValues")
 
-Message = dict[str, Any]
+# One message as ReceiveMessage returns it.
+Message: TypeAlias = "MessageTypeDef"
 
 
 @dataclass
@@ -96,7 +105,7 @@ def dlq_redrive(message_ids: list[str] | None, *, config: PipelineConfig) -> int
     cfg = config
     main_url = queue_url(cfg)
 
-    def move(sqs: Any, dlq_url: str, message: Message) -> None:
+    def move(sqs: SQSClient, dlq_url: str, message: Message) -> None:
         _send_copy(sqs, main_url, message)
         sqs.delete_message(QueueUrl=dlq_url, ReceiptHandle=message["ReceiptHandle"])
 
@@ -106,13 +115,13 @@ def dlq_redrive(message_ids: list[str] | None, *, config: PipelineConfig) -> int
 def dlq_delete(message_ids: list[str] | None, *, config: PipelineConfig) -> int:
     """Delete the named messages (None: all, one by one); returns how many were deleted."""
 
-    def delete(sqs: Any, dlq_url: str, message: Message) -> None:
+    def delete(sqs: SQSClient, dlq_url: str, message: Message) -> None:
         sqs.delete_message(QueueUrl=dlq_url, ReceiptHandle=message["ReceiptHandle"])
 
     return _act_on(message_ids, config, delete)
 
 
-Action = Callable[[Any, str, Message], None]
+Action = Callable[["SQSClient", str, Message], None]
 
 
 def _act_on(message_ids: list[str] | None, config: PipelineConfig, act: Action) -> int:
@@ -129,7 +138,7 @@ def _act_on(message_ids: list[str] | None, config: PipelineConfig, act: Action) 
 
 
 def _sweep(
-    sqs: Any,
+    sqs: SQSClient,
     url: str,
     sweep: _Sweep,
     *,
@@ -151,7 +160,7 @@ def _sweep(
             _handle(sqs, url, sweep, message, act)
 
 
-def _handle(sqs: Any, url: str, sweep: _Sweep, message: Message, act: Action | None) -> None:
+def _handle(sqs: SQSClient, url: str, sweep: _Sweep, message: Message, act: Action | None) -> None:
     message_id = message["MessageId"]
     sweep.seen.add(message_id)
     if act is None or not sweep.wants(message_id):
@@ -167,14 +176,14 @@ def _handle(sqs: Any, url: str, sweep: _Sweep, message: Message, act: Action | N
     sweep.done.add(message_id)
 
 
-def _visible_count(sqs: Any, url: str) -> int:
+def _visible_count(sqs: SQSClient, url: str) -> int:
     attributes = sqs.get_queue_attributes(
         QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"]
     )["Attributes"]
     return int(attributes.get("ApproximateNumberOfMessages", 0))
 
 
-def _receive(sqs: Any, url: str, visibility: int) -> list[Message]:
+def _receive(sqs: SQSClient, url: str, visibility: int) -> list[Message]:
     reply = sqs.receive_message(
         QueueUrl=url,
         MaxNumberOfMessages=SQS_BATCH_SIZE,
@@ -186,7 +195,7 @@ def _receive(sqs: Any, url: str, visibility: int) -> list[Message]:
     return reply.get("Messages", [])
 
 
-def _release(sqs: Any, url: str, messages: list[Message]) -> None:
+def _release(sqs: SQSClient, url: str, messages: list[Message]) -> None:
     """Make messages visible again now rather than when their hold lapses."""
     for start in range(0, len(messages), SQS_BATCH_SIZE):
         chunk = messages[start : start + SQS_BATCH_SIZE]
@@ -202,10 +211,14 @@ def _release(sqs: Any, url: str, messages: list[Message]) -> None:
             log.warning("could not release a DLQ message: %s", failure)
 
 
-def _send_copy(sqs: Any, url: str, message: Message) -> None:
-    kwargs: dict[str, Any] = {"QueueUrl": url, "MessageBody": message["Body"]}
+def _send_copy(sqs: SQSClient, url: str, message: Message) -> None:
+    kwargs: SendMessageRequestTypeDef = {"QueueUrl": url, "MessageBody": message["Body"]}
     attributes = {
-        name: {k: v for k, v in value.items() if k in _ATTRIBUTE_KEYS}
+        # Only the keys SendMessage takes: the same TypedDict, built key by key.
+        name: cast(
+            "MessageAttributeValueOutputTypeDef",
+            {k: v for k, v in value.items() if k in _ATTRIBUTE_KEYS},
+        )
         for name, value in message.get("MessageAttributes", {}).items()
     }
     if attributes:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
@@ -28,6 +28,9 @@ from pipeline.stores import aws
 from pipeline.stores.counters import Delta
 from pipeline.stores.curated import CuratedRecord, StoredState, states_get
 from pipeline.stores.dynamo import to_item
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.type_defs import TransactWriteItemTypeDef
 
 log = logging.getLogger(__name__)
 
@@ -57,11 +60,11 @@ class UpsertCounts:
 class Plan:
     """The writes one chunk needs, its counter deltas, and how each record was classified."""
 
-    writes: list[dict[str, Any]] = field(default_factory=list)
+    writes: list[TransactWriteItemTypeDef] = field(default_factory=list)
     counts: UpsertCounts = field(default_factory=UpsertCounts)
     delta: Delta = field(default_factory=Delta)
 
-    def transact_items(self, ledger_table: str) -> list[dict[str, Any]]:
+    def transact_items(self, ledger_table: str) -> list[TransactWriteItemTypeDef]:
         """Record writes plus the aggregate updates that count them, for one transaction."""
         return self.writes + self.delta.transact_items(ledger_table) if self.writes else []
 
@@ -96,7 +99,7 @@ def plan_upserts(
     return plan
 
 
-def _insert(record: CuratedRecord, table: str) -> dict[str, Any]:
+def _insert(record: CuratedRecord, table: str) -> TransactWriteItemTypeDef:
     item = record.attributes | _bookkeeping(record, version=1, first_seen_at=record.captured_at)
     return {
         "Put": {
@@ -108,7 +111,7 @@ def _insert(record: CuratedRecord, table: str) -> dict[str, Any]:
     }
 
 
-def _update(record: CuratedRecord, state: StoredState, table: str) -> dict[str, Any]:
+def _update(record: CuratedRecord, state: StoredState, table: str) -> TransactWriteItemTypeDef:
     item = record.attributes | _bookkeeping(
         record, version=state.version + 1, first_seen_at=state.first_seen_at
     )

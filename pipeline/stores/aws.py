@@ -52,27 +52,27 @@ def _client(service: str, config: PipelineConfig) -> Any:
 
 
 def s3(config: PipelineConfig) -> S3Client:
-    return _client("s3", config)  # type: ignore[no-any-return]
+    return _client("s3", config)
 
 
 def sqs(config: PipelineConfig) -> SQSClient:
-    return _client("sqs", config)  # type: ignore[no-any-return]
+    return _client("sqs", config)
 
 
 def dynamodb(config: PipelineConfig) -> DynamoDBClient:
-    return _client("dynamodb", config)  # type: ignore[no-any-return]
+    return _client("dynamodb", config)
 
 
 def lambda_(config: PipelineConfig) -> LambdaClient:
-    return _client("lambda", config)  # type: ignore[no-any-return]
+    return _client("lambda", config)
 
 
 def iam(config: PipelineConfig) -> IAMClient:
-    return _client("iam", config)  # type: ignore[no-any-return]
+    return _client("iam", config)
 
 
 def sts(config: PipelineConfig) -> STSClient:
-    return _client("sts", config)  # type: ignore[no-any-return]
+    return _client("sts", config)
 
 
 def reset_clients() -> None:

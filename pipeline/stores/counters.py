@@ -22,12 +22,19 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pipeline.core.config import PipelineConfig
 from pipeline.core.constants import AGG_MONTH_SK_PREFIX, AGG_PK, AGG_TOTAL_SK, LEDGER_PK, LEDGER_SK
 from pipeline.stores import aws
 from pipeline.stores.dynamo import batch_get, from_item, to_item
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.type_defs import (
+        AttributeValueTypeDef,
+        KeysAndAttributesTypeDef,
+        TransactWriteItemTypeDef,
+    )
 
 
 def day_of(captured_at: str) -> str:
@@ -89,9 +96,9 @@ class Delta:
         self._add(month_sk(day), records_on(day), 1)
         self._add(month_sk(day), updates_on(day), 1)
 
-    def transact_items(self, table: str) -> list[dict[str, Any]]:
+    def transact_items(self, table: str) -> list[TransactWriteItemTypeDef]:
         """One ``Update`` with ADD per aggregate item that actually changes."""
-        ops = []
+        ops: list[TransactWriteItemTypeDef] = []
         for sk, counters in sorted(self.items.items()):
             changes = {name: n for name, n in sorted(counters.items()) if n}
             if changes:
@@ -99,13 +106,15 @@ class Delta:
         return ops
 
 
-def _key(sk: str) -> dict[str, Any]:
+def _key(sk: str) -> dict[str, AttributeValueTypeDef]:
     return to_item({LEDGER_PK: AGG_PK, LEDGER_SK: sk})
 
 
-def _add_update(table: str, sk: str, changes: dict[str, int]) -> dict[str, Any]:
+def _add_update(table: str, sk: str, changes: dict[str, int]) -> TransactWriteItemTypeDef:
     names = {f"#a{i}": name for i, name in enumerate(changes)}
-    values = {f":v{i}": {"N": str(n)} for i, n in enumerate(changes.values())}
+    values: dict[str, AttributeValueTypeDef] = {
+        f":v{i}": {"N": str(n)} for i, n in enumerate(changes.values())
+    }
     expression = "ADD " + ", ".join(f"#a{i} :v{i}" for i in range(len(changes)))
     return {
         "Update": {
@@ -123,7 +132,7 @@ def aggregate_items_get(
 ) -> dict[str, dict[str, Any]]:
     """Read items of the ``AGG`` partition in one BatchGetItem (at most 100 keys)."""
     keys = [_key(sk) for sk in dict.fromkeys(sort_keys)]
-    request = {"Keys": keys, "ConsistentRead": True}
+    request: KeysAndAttributesTypeDef = {"Keys": keys, "ConsistentRead": True}
     items = batch_get(aws.dynamodb(config), config.ledger_table, request)
     return {data[LEDGER_SK]: data for data in items}
 

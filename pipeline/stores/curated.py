@@ -9,12 +9,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from pipeline.core.config import PipelineConfig
 from pipeline.core.constants import CURATED_PK, SOURCE_INDEX_SK
 from pipeline.stores import aws
 from pipeline.stores.dynamo import batch_get, from_item
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.type_defs import KeysAndAttributesTypeDef, QueryInputTypeDef
 
 _STATE_ATTRIBUTES = ("id", "fingerprint", "version", "captured_at", "first_seen_at")
 _CENSUS_ATTRIBUTES = ("source", "type", "captured_at", "first_seen_at", "version")
@@ -50,7 +53,12 @@ class IndexPartition:
     pk_value: str
 
 
-def _projection(attributes: tuple[str, ...]) -> dict[str, Any]:
+class _Projection(TypedDict):
+    ProjectionExpression: str
+    ExpressionAttributeNames: dict[str, str]
+
+
+def _projection(attributes: tuple[str, ...]) -> _Projection:
     return {
         "ProjectionExpression": ", ".join(f"#a{i}" for i in range(len(attributes))),
         "ExpressionAttributeNames": {f"#a{i}": a for i, a in enumerate(attributes)},
@@ -59,7 +67,7 @@ def _projection(attributes: tuple[str, ...]) -> dict[str, Any]:
 
 def states_get(ids: Iterable[str], *, config: PipelineConfig) -> dict[str, StoredState]:
     """Fetch the stored state of up to 100 ids with one BatchGetItem."""
-    request = {
+    request: KeysAndAttributesTypeDef = {
         "Keys": [{CURATED_PK: {"S": i}} for i in dict.fromkeys(ids)],
         "ConsistentRead": True,
         **_projection(_STATE_ATTRIBUTES),
@@ -89,7 +97,7 @@ def index_page(
     config: PipelineConfig,
 ) -> tuple[list[dict[str, Any]], bool]:
     """Up to ``limit`` items (wire shape) after ``start``; and whether DynamoDB stopped early."""
-    kwargs: dict[str, Any] = {
+    kwargs: QueryInputTypeDef = {
         "TableName": config.curated_table,
         "IndexName": partition.index,
         "KeyConditionExpression": "#pk = :pk",

@@ -3,21 +3,30 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_dynamodb.type_defs import (
+        AttributeValueTypeDef,
+        KeysAndAttributesTypeDef,
+        KeysAndAttributesUnionTypeDef,
+    )
 
 _SERIALIZER = TypeSerializer()
 _DESERIALIZER = TypeDeserializer()
 
 
-def to_item(data: dict[str, Any]) -> dict[str, Any]:
+def to_item(data: Mapping[str, Any]) -> dict[str, AttributeValueTypeDef]:
     """Plain Python values to DynamoDB attribute values (floats must be Decimals)."""
     return {k: _SERIALIZER.serialize(v) for k, v in data.items()}
 
 
-def from_item(item: dict[str, Any]) -> dict[str, Any]:
+def from_item(item: Mapping[str, AttributeValueTypeDef]) -> dict[str, Any]:
     """DynamoDB attribute values to plain Python values (numbers as int or Decimal)."""
     return {k: _plain(_DESERIALIZER.deserialize(v)) for k, v in item.items()}
 
@@ -32,14 +41,18 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def batch_get(client: Any, table: str, request: dict[str, Any]) -> list[dict[str, Any]]:
+def batch_get(
+    client: DynamoDBClient, table: str, request: KeysAndAttributesTypeDef
+) -> list[dict[str, Any]]:
     """Every item of one BatchGetItem request on ``table``, as plain values.
 
     DynamoDB may hand back some keys unprocessed; they are asked for again with
     exponential backoff until none is left.
     """
     found: list[dict[str, Any]] = []
-    pending: dict[str, Any] = {table: request} if request.get("Keys") else {}
+    pending: Mapping[str, KeysAndAttributesUnionTypeDef] = (
+        {table: request} if request.get("Keys") else {}
+    )
     attempt = 0
     while pending:
         if attempt:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
@@ -27,6 +27,9 @@ from pipeline.core.constants import (
 from pipeline.core.errors import error_code
 from pipeline.stores import aws
 from pipeline.stores.dynamo import batch_get, from_item, to_item
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.type_defs import KeysAndAttributesTypeDef
 
 
 @dataclass
@@ -104,7 +107,10 @@ def feed_state_get(*, source: str, type_: str, config: PipelineConfig) -> FeedSt
 def feed_states_get(feeds: Iterable[tuple[str, str]], *, config: PipelineConfig) -> list[FeedState]:
     """The states of several feeds (source, type) in one BatchGetItem, in the order asked."""
     wanted = list(dict.fromkeys(feeds))
-    request = {"Keys": [to_item(_feed_pk(s, t)) for s, t in wanted], "ConsistentRead": True}
+    request: KeysAndAttributesTypeDef = {
+        "Keys": [to_item(_feed_pk(s, t)) for s, t in wanted],
+        "ConsistentRead": True,
+    }
     found = {
         (d.get("source"), d.get("type")): d
         for d in batch_get(aws.dynamodb(config), config.ledger_table, request)

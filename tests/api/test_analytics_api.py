@@ -14,6 +14,7 @@ from pipeline.selectors.analytics import analytics_get
 from pipeline.services.ingest import ingest
 from pipeline.services.process import process_message
 from pipeline.services.recount import recount
+from pipeline.sources import all_feeds
 from pipeline.stores import aws
 from tests import factories
 from tests.factories import put_raw
@@ -121,7 +122,7 @@ def test_health_is_200_when_sources_are_fresh_and_503_when_stale(stack, sources,
     body = reply.json()
     assert body["status"] == "ok" and body["aws"]["reachable"] is True
     assert body["dlq"] == {"visible": 0, "in_flight": 0}
-    assert body["queue"]["visible"] == 4
+    assert body["queue"]["visible"] == len(all_feeds())
     settings.TWL_STALE_AFTER_SECONDS = -1
     assert client.get("/api/health").json()["status"] == "degraded"
 
