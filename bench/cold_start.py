@@ -21,315 +21,35 @@ Package size is measured on ``zappa package dev``'s zip; "trimmed" is what the s
 
 The section "## Cold start and package size" of docs/PERFORMANCE.md is replaced, or
 appended at the end when missing; other sections are left as they are.
+
+This module holds the report and the command line; building and varying the package
+is in cold_package.py, the timed child processes and moto's server in cold_child.py.
 """
 
 from __future__ import annotations
 
 import argparse
-import fnmatch
 import json
 import os
 import platform
-import shutil
-import statistics
-import subprocess
 import sys
 import tempfile
 import time
-import zipfile
 from collections import Counter
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from cold_child import Timing, measure, measure_phases, start_aws
+from cold_package import Variant, build_package, sizes, trimmed, unzip, variants
 from perfdoc import write_section
 
-DOC = ROOT / "docs" / "PERFORMANCE.md"
 HEADING = "## Cold start and package size"
-STAGE = "dev"
 RUNS = 5
 MiB = 1024 * 1024
 ZIPPED_LIMIT = 50 * MiB
 UNZIPPED_LIMIT = 250 * MiB
-HOST = "abc123.execute-api.us-east-1.amazonaws.com"
-SECRET = "bench-secret-" + "x" * 40
-
-COLD = """
-import json, sys, time
-sys.path.insert(0, {package!r})
-import handler
-reply = handler.lambda_handler(json.loads({event!r}), None)
-print(time.time(), reply["statusCode"])
-"""
-BASELINE = """
-import os, sys, time
-sys.path.insert(0, {package!r})
-os.environ["DJANGO_SETTINGS_MODULE"] = "twl_site.settings"
-import django, rest_framework, boto3
-django.setup()
-print(time.time(), "ready")
-"""
-# The same steps as Zappa's LambdaHandler (import, remote_env, Django, first request),
-# one at a time, each timed: where the cold start goes.
-PHASES = """
-import time
-marks = [("start", time.perf_counter())]
-def mark(name):
-    marks.append((name, time.perf_counter()))
-import importlib, json, os, sys
-sys.path.insert(0, {package!r})
-import werkzeug.wrappers; mark("import werkzeug (Zappa's handler)")
-import boto3; mark("import boto3")
-import handler; mark("import Zappa's handler module")
-settings = importlib.import_module("zappa_settings")
-bucket, key = handler.parse_s3_url(settings.REMOTE_ENV)
-s3 = boto3.Session().resource("s3"); mark("remote_env: S3 resource")
-secrets = json.loads(s3.Object(bucket, key).get()["Body"].read()); mark("remote_env: GET")
-os.environ.update(secrets, **settings.ENVIRONMENT_VARIABLES)
-os.environ["DJANGO_SETTINGS_MODULE"] = settings.DJANGO_SETTINGS
-from zappa.ext.django_zappa import get_django_wsgi
-app = get_django_wsgi(settings.DJANGO_SETTINGS); mark("Django setup and WSGI app")
-import twl_site.urls; mark("URLconf (DRF serializers, psycopg, drf-spectacular, admin)")
-from pipeline.core.config import get_config
-from pipeline.stores import aws
-aws.dynamodb(get_config()); mark("DynamoDB client")
-instance = handler.LambdaHandler.__new__(handler.LambdaHandler)
-instance.settings, instance.trailing_slash = settings, True
-instance.wsgi_app = handler.ZappaWSGIMiddleware(app)
-instance._text_mimetypes = handler.DEFAULT_TEXT_MIMETYPES
-instance.handler(json.loads({event!r}), None); mark("the request")
-print(json.dumps([(n, t - p) for (_, p), (n, t) in zip(marks, marks[1:])]))
-"""
-PSYCOPG = ("psycopg", "psycopg_binary", "psycopg_binary.libs", "psycopg-*", "psycopg_binary-*")
-
-
-@dataclass(frozen=True)
-class Timing:
-    """Median seconds of the handler's cold start and of the bare baseline."""
-
-    cold: float
-    baseline: float
-    status: str
-
-    @property
-    def ratio(self) -> float:
-        return self.cold / self.baseline
-
-
-# --- the package ---------------------------------------------------------------------------
-
-
-def build_package(output: Path) -> Path:
-    """``zappa package dev`` as a user runs it (-j: no PyPI version check, so offline)."""
-    zappa = Path(sys.executable).parent / "zappa"
-    env = {**os.environ, "VIRTUAL_ENV": sys.prefix}
-    command = [str(zappa), "package", STAGE, "-j", "--disable_progress", "-o", str(output)]
-    subprocess.run(command, cwd=ROOT, env=env, check=True, capture_output=True)
-    return output
-
-
-def unzip(package: Path, target: Path) -> Path:
-    with zipfile.ZipFile(package) as archive:
-        archive.extractall(target)
-    return target
-
-
-@dataclass(frozen=True)
-class Variant:
-    """One unzipped package to time, and whether the secret comes from the environment."""
-
-    label: str
-    path: Path
-    secret_in_env: bool = False
-
-
-def variants(unzipped: Path, work: Path) -> list[Variant]:
-    """As deployed, Zappa's default (no .pyc), and two what-ifs."""
-    no_pyc = _copy(unzipped, work / "no-pyc", "__pycache__")
-    no_psycopg = _copy(unzipped, work / "no-psycopg", *PSYCOPG)
-    env_secret = _copy(unzipped, work / "env-secret")
-    settings = env_secret / "zappa_settings.py"
-    lines = settings.read_text().splitlines(keepends=True)
-    settings.write_text("".join(line for line in lines if not line.startswith("REMOTE_ENV")))
-    return [
-        Variant("as deployed: hash-based `.pyc`, secret from `remote_env`", unzipped),
-        Variant("Zappa's default: no `.pyc` in the zip", no_pyc),
-        Variant("what-if: no psycopg in the package", no_psycopg),
-        Variant("what-if: secret in the Lambda environment", env_secret, secret_in_env=True),
-    ]
-
-
-def _copy(source: Path, target: Path, *ignore: str) -> Path:
-    shutil.copytree(source, target, ignore=shutil.ignore_patterns(*ignore))
-    return target
-
-
-def sizes(package: Path) -> tuple[int, int]:
-    """(zipped, unzipped) bytes."""
-    with zipfile.ZipFile(package) as archive:
-        return package.stat().st_size, sum(i.file_size for i in archive.infolist())
-
-
-# --- what the exclusions trimmed -----------------------------------------------------------
-
-
-def trimmed(settings: dict) -> Counter[str]:
-    """Bytes kept out of the package per exclude / exclude_glob rule (first match wins)."""
-    exclude, globs = settings["exclude"], settings["exclude_glob"]
-    site = Path(sys.prefix) / "lib" / f"python{sys.version_info[0]}.{sys.version_info[1]}"
-    roots = [ROOT, site / "site-packages"]
-    totals: Counter[str] = Counter()
-    for root in roots:
-        for path in _files(root):
-            parts = path.relative_to(root).parts
-            rule = _rule(parts, exclude, globs)
-            if rule:
-                totals[rule] += path.stat().st_size
-    return totals
-
-
-def _files(root: Path) -> Iterator[Path]:
-    skip = {".git", ".venv"}
-    for directory, dirs, files in os.walk(root):
-        dirs[:] = [d for d in dirs if d not in skip]
-        for name in files:
-            yield Path(directory, name)
-
-
-def _rule(parts: tuple[str, ...], exclude: list[str], globs: list[str]) -> str | None:
-    for pattern in exclude:  # shutil.ignore_patterns: a name at any depth
-        if any(fnmatch.fnmatch(part, pattern) for part in parts):
-            return f"exclude {pattern}"
-    for pattern in globs:  # Path.glob on the package root
-        segments = pattern.split("/")
-        if len(parts) >= len(segments) and all(
-            fnmatch.fnmatch(part, seg) for part, seg in zip(parts, segments, strict=False)
-        ):
-            return f"exclude_glob {pattern}"
-    return None
-
-
-# --- cold start ----------------------------------------------------------------------------
-
-
-def start_aws() -> tuple[object, str]:
-    """moto's server with the dev stage provisioned and the remote_env secret stored."""
-    os.environ.update(
-        AWS_ACCESS_KEY_ID="testing",
-        AWS_SECRET_ACCESS_KEY="testing",
-        AWS_DEFAULT_REGION="us-east-1",
-        DJANGO_SETTINGS_MODULE="twl_site.settings",
-        TWL_STAGE=STAGE,
-        TWL_S3_REQUIRE_TLS="false",
-        TWL_LOG_LEVEL="WARNING",
-    )
-    from pipeline.local.emulator import Emulator
-
-    emulator = Emulator(port=0).start()
-    os.environ["AWS_ENDPOINT_URL"] = emulator.url
-    import django
-
-    django.setup()
-    import boto3
-
-    from pipeline.core.config import get_config
-    from pipeline.core.names import resource_names
-    from pipeline.deploy.provision import provision
-
-    provision(config=get_config())
-    s3 = boto3.client("s3", endpoint_url=emulator.url)
-    names = resource_names(STAGE)
-    s3.create_bucket(Bucket=names.deployment_bucket)
-    body = json.dumps({"DJANGO_SECRET_KEY": SECRET}).encode()
-    s3.put_object(Bucket=names.deployment_bucket, Key=names.remote_env_key, Body=body)
-    return emulator, emulator.url
-
-
-def child_env(endpoint: str, *, secret: bool) -> dict[str, str]:
-    from pipeline.core.names import resource_names
-
-    env = {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_REGION": "us-east-1",
-        "AWS_ENDPOINT_URL": endpoint,
-        "AWS_EC2_METADATA_DISABLED": "true",
-        "AWS_LAMBDA_FUNCTION_NAME": resource_names(STAGE).web_function,
-        "PYTHONDONTWRITEBYTECODE": "1",
-        "TWL_LOG_LEVEL": "WARNING",
-        "TWL_S3_REQUIRE_TLS": "false",
-    }
-    if secret:  # the handler's run gets it from remote_env; the baseline has no Zappa
-        env["DJANGO_SECRET_KEY"] = SECRET
-    return env
-
-
-def api_event() -> dict:
-    headers = {"Host": HOST, "X-Forwarded-Proto": "https", "X-Forwarded-Port": "443"}
-    return {
-        "path": "/api/records",
-        "httpMethod": "GET",
-        "headers": headers,
-        "multiValueHeaders": {k: [v] for k, v in headers.items()},
-        "queryStringParameters": {"limit": "5"},
-        "multiValueQueryStringParameters": {"limit": ["5"]},
-        "requestContext": {"stage": STAGE},
-        "body": None,
-        "isBase64Encoded": False,
-    }
-
-
-def run_child(code: str, package: Path, env: dict[str, str]) -> tuple[float, str]:
-    """Seconds from spawning ``python -S`` to the time it prints, and what it printed after."""
-    started = time.time()
-    done = subprocess.run(
-        [sys.executable, "-S", "-c", code],
-        cwd=package,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    stamp, _, status = done.stdout.strip().splitlines()[-1].partition(" ")
-    return float(stamp) - started, status
-
-
-def measure(variant: Variant, endpoint: str, runs: int) -> Timing:
-    """Alternate handler and baseline runs; medians of each."""
-    package = variant.path
-    cold_code = COLD.format(package=str(package), event=json.dumps(api_event()))
-    base_code = BASELINE.format(package=str(package))
-    cold_env = child_env(endpoint, secret=variant.secret_in_env)
-    colds, bases, statuses = [], [], set()
-    for _ in range(runs):
-        seconds, status = run_child(cold_code, package, cold_env)
-        colds.append(seconds)
-        statuses.add(status)
-        bases.append(run_child(base_code, package, child_env(endpoint, secret=True))[0])
-    return Timing(statistics.median(colds), statistics.median(bases), ",".join(sorted(statuses)))
-
-
-def measure_phases(variant: Variant, endpoint: str, runs: int) -> list[tuple[str, float]]:
-    """Median seconds of each step of the handler's cold start."""
-    code = PHASES.format(package=str(variant.path), event=json.dumps(api_event()))
-    env = child_env(endpoint, secret=False)
-    samples: dict[str, list[float]] = {}
-    for _ in range(runs):
-        done = subprocess.run(
-            [sys.executable, "-S", "-c", code],
-            cwd=variant.path,
-            env=env,
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        for name, seconds in json.loads(done.stdout.strip().splitlines()[-1]):
-            samples.setdefault(name, []).append(seconds)
-    return [(name, statistics.median(values)) for name, values in samples.items()]
 
 
 # --- report --------------------------------------------------------------------------------
@@ -408,11 +128,6 @@ def _row(label: str, timing: Timing) -> str:
     return f"| {label} | {seconds} | {timing.ratio:.2f} | {timing.status} |"
 
 
-def write_doc(text: str, path: Path = DOC) -> None:
-    """Replace (or append) this benchmark's section of docs/PERFORMANCE.md."""
-    write_section(HEADING, text, path)
-
-
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=RUNS, help="runs of each (median)")
@@ -437,7 +152,7 @@ def main(argv: list[str] | None = None) -> None:
         text = report(timings, phases, sizes(package), trimmed(settings), args.runs)
     print(text)
     if not args.no_doc:
-        write_doc(text)
+        write_section(HEADING, text)
 
 
 if __name__ == "__main__":

@@ -7,7 +7,8 @@
    (``manage.py process`` in its own process): records/s and the worker's peak memory.
 
 Run: .venv/bin/python bench/load.py [--duration 30] [--connections 50] [--people 10000]
-Needs wrk (Debian package `wrk`). Everything listens on 127.0.0.1 only.
+Needs wrk (Debian package `wrk`) and gunicorn in .venv (neither is in the
+requirements files). Everything listens on 127.0.0.1 only.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "twl_site.settings")
 os.environ.setdefault("TWL_METRICS_ENABLED", "false")
 os.environ.setdefault("TWL_LOG_LEVEL", "WARNING")
@@ -35,10 +37,11 @@ import django
 django.setup()
 
 import requests
+from benchstage import use_stage
 from django.conf import settings
 
+from pipeline.core.clock import iso, utc_now
 from pipeline.core.config import get_config
-from pipeline.core.names import OVERRIDES, resource_names
 from pipeline.core.payloads import content_hash
 from pipeline.deploy.provision import provision
 from pipeline.handlers import process_sqs_event
@@ -46,14 +49,11 @@ from pipeline.local.emulator import Emulator
 from pipeline.local.poller import drain
 from pipeline.local.sandbox import SandboxServer
 from pipeline.services.ingest import ingest, new_run_id
-from pipeline.stores import (
-    aws,
-    raw_store,
-)
-from pipeline.stores.dynamo import iso, utc_now
+from pipeline.stores import raw_store
 from pipeline.stores.messages import message_build, message_send
 
 STAGE = "bench"
+GUNICORN = ROOT / ".venv" / "bin" / "gunicorn"
 
 
 def free_port() -> int:
@@ -64,21 +64,9 @@ def free_port() -> int:
 
 def configure(emulator: Emulator, sandbox: SandboxServer) -> dict[str, str]:
     """Point this process at the stack; return the same settings as environment variables."""
-    env = {
-        "AWS_ENDPOINT_URL": emulator.url,
-        "TWL_S3_REQUIRE_TLS": "false",
-        "TWL_STAGE": STAGE,
-        **{f"TWL_{name.upper()}_BASE_URL": url for name, url in sandbox.source_urls().items()},
-    }
-    settings.AWS_ENDPOINT_URL = emulator.url
-    settings.TWL_S3_REQUIRE_TLS = False
+    env = use_stage(STAGE, emulator.url)
     settings.TWL_SOURCE_BASE_URLS = sandbox.source_urls()
-    names = resource_names(STAGE)
-    for role, attribute in OVERRIDES.items():
-        setattr(settings, attribute, getattr(names, role))
-        env[attribute] = getattr(names, role)
-    settings.TWL_STAGE = STAGE
-    aws.reset_clients()
+    env |= {f"TWL_{name.upper()}_BASE_URL": url for name, url in sandbox.source_urls().items()}
     return env
 
 
@@ -91,7 +79,7 @@ def start_gunicorn(env: dict[str, str], port: int) -> subprocess.Popen:
         "TWL_API_ANON_RATE": "",
     }
     command = [
-        str(ROOT / ".venv/bin/gunicorn"),
+        str(GUNICORN),
         "twl_site.wsgi",
         "-b",
         f"127.0.0.1:{port}",
@@ -232,11 +220,14 @@ def main() -> None:
     args = parser.parse_args()
     if not shutil.which("wrk"):
         sys.exit("wrk is missing: apt-get install wrk")
+    if not GUNICORN.exists():
+        sys.exit("gunicorn is missing: .venv/bin/python -m pip install gunicorn")
     with Emulator(port=0) as emulator, SandboxServer(port=0) as sandbox:
         env = configure(emulator, sandbox)
-        provision()
-        ingest(trigger="bench")
-        drain(process_sqs_event)
+        config = get_config()
+        provision(config=config)
+        ingest(trigger="bench", config=config)
+        drain(process_sqs_event, config=config)
         port = free_port()
         server = start_gunicorn(env, port)
         try:
