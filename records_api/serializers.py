@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
 from rest_framework import serializers
 from rest_framework.reverse import reverse
@@ -35,6 +35,13 @@ class RecordListParams(serializers.Serializer):
     cursor = serializers.CharField(
         required=False, allow_blank=True, max_length=8192, help_text="opaque; from `next`"
     )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Validate against the registry as it is now, not as it was at import (the schema
+        # shows the import-time list, which is the same in a running process).
+        cast(serializers.ChoiceField, self.fields["source"]).choices = list(SOURCES)
+        cast(serializers.ChoiceField, self.fields["type"]).choices = known_types()
 
 
 class RunListParams(serializers.Serializer):

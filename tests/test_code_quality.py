@@ -65,3 +65,11 @@ def test_no_module_outside_migrations_and_tests_is_over_400_lines():
 def test_pipeline_itself_holds_packages_and_at_most_five_modules():
     modules = sorted(p.name for p in (ROOT / "pipeline").glob("*.py"))
     assert len(modules) <= 5, modules
+
+
+def test_mypy_is_clean():
+    """pyproject.toml's [tool.mypy]: strict defs, Django/DRF plugins, boto3 stubs."""
+    result = subprocess.run(
+        [sys.executable, "-m", "mypy"], cwd=ROOT, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stdout + result.stderr

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final, cast
 
 from pipeline.core.config import PipelineConfig
 from pipeline.deploy.reconcile import (
@@ -19,8 +19,14 @@ from pipeline.stores import aws
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
+    from mypy_boto3_s3.literals import BucketLocationConstraintType
+    from mypy_boto3_s3.type_defs import (
+        PublicAccessBlockConfigurationTypeDef,
+        ServerSideEncryptionConfigurationTypeDef,
+        ServerSideEncryptionRuleTypeDef,
+    )
 
-SSE_ALGORITHM = "AES256"
+SSE_ALGORITHM: Final = "AES256"
 TLS_ONLY_SID = "DenyInsecureTransport"
 BUCKET_MISSING_CODES = frozenset({"404", "NoSuchBucket", "NotFound"})
 
@@ -46,7 +52,11 @@ def _create_bucket(s3: S3Client, bucket: str, region: str) -> None:
     if region == "us-east-1":
         s3.create_bucket(Bucket=bucket)
     else:
-        s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": region})
+        # The configured region, as AWS spells its location constraints.
+        constraint = cast("BucketLocationConstraintType", region)
+        s3.create_bucket(
+            Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": constraint}
+        )
 
 
 def _bucket_settings(s3: S3Client, bucket: str, *, require_tls: bool) -> list[Setting]:
@@ -55,9 +65,16 @@ def _bucket_settings(s3: S3Client, bucket: str, *, require_tls: bool) -> list[Se
     The TLS-only policy is left out when ``require_tls`` is off: an emulator on plain
     HTTP (and moto, which ignores policy conditions) would deny every request.
     """
-    rule = {"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": SSE_ALGORITHM}}
-    block = dict.fromkeys(
-        ("BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy", "RestrictPublicBuckets"), True
+    rule: ServerSideEncryptionRuleTypeDef = {
+        "ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": SSE_ALGORITHM}
+    }
+    encryption: ServerSideEncryptionConfigurationTypeDef = {"Rules": [rule]}
+    block = cast(
+        "PublicAccessBlockConfigurationTypeDef",
+        dict.fromkeys(
+            ("BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy", "RestrictPublicBuckets"),
+            True,
+        ),
     )
     policy = _bucket_policy(s3, bucket)
     statement = _tls_only_statement(bucket)
@@ -69,7 +86,7 @@ def _bucket_settings(s3: S3Client, bucket: str, *, require_tls: bool) -> list[Se
             partial(
                 s3.put_bucket_encryption,
                 Bucket=bucket,
-                ServerSideEncryptionConfiguration={"Rules": [rule]},
+                ServerSideEncryptionConfiguration=encryption,
             ),
         ),
         Setting(
@@ -121,7 +138,7 @@ def _bucket_sse_algorithm(s3: S3Client, bucket: str) -> str | None:
     return defaults[0]["SSEAlgorithm"] if defaults else None
 
 
-def _public_access_block(s3: S3Client, bucket: str) -> dict[str, bool] | None:
+def _public_access_block(s3: S3Client, bucket: str) -> PublicAccessBlockConfigurationTypeDef | None:
     """The bucket's public access block, or None when it has none."""
     missing = frozenset({"NoSuchPublicAccessBlockConfiguration"})
     reply = or_none(s3.get_public_access_block, missing, Bucket=bucket)

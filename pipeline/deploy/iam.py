@@ -32,6 +32,7 @@ from pipeline.stores import aws
 
 if TYPE_CHECKING:
     from mypy_boto3_iam import IAMClient
+    from mypy_boto3_iam.type_defs import RoleTypeDef
 
 POLICY_VERSION = "2012-10-17"
 INLINE_POLICY_NAME = f"{PRODUCT}-access"
@@ -206,7 +207,9 @@ def role_ensure(
     return changes + _foreign_policies(iam, name)
 
 
-def _create_role(iam: IAMClient, name: str, policy: dict[str, Any], *, check_only: bool) -> list[str]:
+def _create_role(
+    iam: IAMClient, name: str, policy: dict[str, Any], *, check_only: bool
+) -> list[str]:
     if check_only:
         return [f"role {name} missing; would be created"]
     iam.create_role(
@@ -220,7 +223,7 @@ def _create_role(iam: IAMClient, name: str, policy: dict[str, Any], *, check_onl
     return [f"role {name} created", f"policy {INLINE_POLICY_NAME} put"]
 
 
-def _sync_trust(iam: IAMClient, name: str, role: dict[str, Any], *, check_only: bool) -> list[str]:
+def _sync_trust(iam: IAMClient, name: str, role: RoleTypeDef, *, check_only: bool) -> list[str]:
     current = _document(role.get("AssumeRolePolicyDocument"))
     if canonical(current) == canonical(trust_policy()):
         return []
@@ -229,7 +232,9 @@ def _sync_trust(iam: IAMClient, name: str, role: dict[str, Any], *, check_only: 
     return [f"role {name}: trust policy {'differs' if check_only else 'updated'}"]
 
 
-def _sync_policy(iam: IAMClient, name: str, policy: dict[str, Any], *, check_only: bool) -> list[str]:
+def _sync_policy(
+    iam: IAMClient, name: str, policy: dict[str, Any], *, check_only: bool
+) -> list[str]:
     reply = _get_or_none(iam.get_role_policy, RoleName=name, PolicyName=INLINE_POLICY_NAME)
     if reply is not None and canonical(_document(reply["PolicyDocument"])) == canonical(policy):
         return []

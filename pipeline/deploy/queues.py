@@ -19,6 +19,7 @@ from pipeline.stores import aws
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
+    from mypy_boto3_sqs.literals import QueueAttributeNameType
 
 DLQ_RETENTION_SECONDS = 14 * 24 * 3600  # the SQS maximum: keep failures as long as possible
 QUEUE_RETENTION_SECONDS = 4 * 24 * 3600  # the SQS default, stated so drift from it is seen
@@ -28,12 +29,12 @@ QUEUE_MISSING_CODES = frozenset({"AWS.SimpleQueueService.NonExistentQueue", "Que
 def provision_queues(cfg: PipelineConfig, *, check_only: bool) -> list[Change]:
     """Ensure the DLQ, then the queue that redrives into it."""
     sqs = aws.sqs(cfg)
-    dlq_attributes = {
+    dlq_attributes: dict[QueueAttributeNameType, str] = {
         "SqsManagedSseEnabled": "true",
         "MessageRetentionPeriod": str(DLQ_RETENTION_SECONDS),
     }
     dlq = _provision_queue(sqs, cfg.dlq_name, dlq_attributes, check_only=check_only)
-    queue_attributes = {
+    queue_attributes: dict[QueueAttributeNameType, str] = {
         "SqsManagedSseEnabled": "true",
         "MessageRetentionPeriod": str(QUEUE_RETENTION_SECONDS),
         "VisibilityTimeout": str(cfg.visibility_timeout_seconds),
@@ -49,7 +50,7 @@ def provision_queues(cfg: PipelineConfig, *, check_only: bool) -> list[Change]:
 
 
 def _provision_queue(
-    sqs: SQSClient, name: str, attributes: dict[str, str], *, check_only: bool
+    sqs: SQSClient, name: str, attributes: dict[QueueAttributeNameType, str], *, check_only: bool
 ) -> Change:
     """Ensure one queue exists with ``attributes``."""
     resource = f"sqs:{name}"

@@ -85,9 +85,7 @@ def show(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value, sort_keys=True)
 
 
-def or_none(
-    call: Callable[..., _Reply], missing: frozenset[str], **kwargs: Any
-) -> _Reply | None:
+def or_none(call: Callable[..., _Reply], missing: frozenset[str], **kwargs: Any) -> _Reply | None:
     """Call an AWS read; None when it fails only because the thing read does not exist."""
     try:
         return call(**kwargs)

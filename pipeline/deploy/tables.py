@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 from pipeline.core.config import PipelineConfig
 from pipeline.core.constants import (
@@ -35,12 +35,19 @@ from pipeline.stores import aws
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_dynamodb.type_defs import (
+        AttributeDefinitionTypeDef,
+        GlobalSecondaryIndexTypeDef,
+        KeySchemaElementTypeDef,
+        TableDescriptionTypeDef,
+        WaiterConfigTypeDef,
+    )
 
-PAY_PER_REQUEST = "PAY_PER_REQUEST"
+PAY_PER_REQUEST: Final = "PAY_PER_REQUEST"
 # A table whose SSE is switching on is treated as encrypted; writing again would fail.
 SSE_ON_STATUSES = frozenset({"ENABLED", "ENABLING", "UPDATING"})
 # Table creation takes seconds on AWS; moto answers ACTIVE at the first poll.
-TABLE_WAITER_CONFIG = {"Delay": 2, "MaxAttempts": 150}
+TABLE_WAITER_CONFIG: WaiterConfigTypeDef = {"Delay": 2, "MaxAttempts": 150}
 
 
 @dataclass(frozen=True)
@@ -55,7 +62,7 @@ class IndexSpec:
         """The GSI's key schema and projection, as describe_table reports them."""
         return {"KeySchema": _key_schema(self.pk, self.sk), "Projection": "ALL"}
 
-    def definition(self) -> dict[str, Any]:
+    def definition(self) -> GlobalSecondaryIndexTypeDef:
         """The GSI in create_table / update_table shape."""
         keys = _key_schema(self.pk, self.sk)
         return {"IndexName": self.name, "KeySchema": keys, "Projection": {"ProjectionType": "ALL"}}
@@ -70,11 +77,11 @@ class TableSpec:
     sk: str | None
     indexes: tuple[IndexSpec, ...]
 
-    def key_schema(self) -> list[dict[str, str]]:
+    def key_schema(self) -> list[KeySchemaElementTypeDef]:
         """Table key schema in DynamoDB's wire shape."""
         return _key_schema(self.pk, self.sk)
 
-    def attribute_definitions(self) -> list[dict[str, str]]:
+    def attribute_definitions(self) -> list[AttributeDefinitionTypeDef]:
         """String definitions for every key attribute of the table and its indexes."""
         keys = [self.pk, self.sk] + [k for i in self.indexes for k in (i.pk, i.sk)]
         names = dict.fromkeys(n for n in keys if n)
@@ -106,7 +113,9 @@ def provision_table(cfg: PipelineConfig, spec: TableSpec, *, check_only: bool) -
     return change_for(resource, diffs, check_only=check_only)
 
 
-def _current_table(ddb: DynamoDBClient, name: str, *, check_only: bool) -> dict[str, Any] | None:
+def _current_table(
+    ddb: DynamoDBClient, name: str, *, check_only: bool
+) -> TableDescriptionTypeDef | None:
     """describe_table's Table, or None; waits out a running update first unless checking."""
     missing = frozenset({"ResourceNotFoundException"})
     reply = or_none(ddb.describe_table, missing, TableName=name)
@@ -140,7 +149,9 @@ def _wait_active(ddb: DynamoDBClient, name: str) -> None:
     ddb.get_waiter("table_exists").wait(TableName=name, WaiterConfig=TABLE_WAITER_CONFIG)
 
 
-def _table_settings(ddb: DynamoDBClient, spec: TableSpec, table: dict[str, Any]) -> list[Setting]:
+def _table_settings(
+    ddb: DynamoDBClient, spec: TableSpec, table: TableDescriptionTypeDef
+) -> list[Setting]:
     """The table's settings, key schema first so an unfixable table fails before any write."""
     update = partial(_update_table, ddb, spec.name)
     return [
@@ -181,7 +192,7 @@ def _index_setting(
     )
 
 
-def _index_shape(table: dict[str, Any], index: str) -> dict[str, Any] | None:
+def _index_shape(table: TableDescriptionTypeDef, index: str) -> dict[str, Any] | None:
     """The named GSI's key schema and projection type, or None when it is absent."""
     found = [i for i in table.get("GlobalSecondaryIndexes", []) if i["IndexName"] == index]
     if not found:
@@ -206,7 +217,7 @@ def _index_writer(
     )
 
 
-def _key_schema(pk: str, sk: str | None) -> list[dict[str, str]]:
+def _key_schema(pk: str, sk: str | None) -> list[KeySchemaElementTypeDef]:
     """HASH (and RANGE) key elements in DynamoDB's wire shape."""
-    keys = [{"AttributeName": pk, "KeyType": "HASH"}]
+    keys: list[KeySchemaElementTypeDef] = [{"AttributeName": pk, "KeyType": "HASH"}]
     return keys + ([{"AttributeName": sk, "KeyType": "RANGE"}] if sk else [])

@@ -19,7 +19,7 @@ import sys
 import tempfile
 import time
 import zipfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -29,6 +29,7 @@ from pipeline.stores import aws
 
 if TYPE_CHECKING:
     from mypy_boto3_lambda import LambdaClient
+    from mypy_boto3_lambda.type_defs import EventSourceMappingConfigurationTypeDef
     from mypy_boto3_sts import STSClient
 
 REPORT_BATCH_ITEM_FAILURES = "ReportBatchItemFailures"
@@ -145,7 +146,9 @@ def stage_targets(stage: str, *, settings_file: Path = SETTINGS_FILE) -> tuple[s
     return cli.lambda_name, sqs_queue_arns(events)
 
 
-def _mappings(lam: LambdaClient, *, function_name: str, queue_arn: str) -> Iterator[dict[str, Any]]:
+def _mappings(
+    lam: LambdaClient, *, function_name: str, queue_arn: str
+) -> Iterator[EventSourceMappingConfigurationTypeDef]:
     """The queue's mappings that invoke ``function_name`` (by name or ARN, any qualifier).
 
     Listed by queue only and matched here: a mapping created with the function's ARN is
@@ -164,7 +167,9 @@ def _function_name(name_or_arn: str) -> str:
     return parts[6] if len(parts) >= 7 and parts[5] == "function" else name_or_arn
 
 
-def _settled(lam: LambdaClient, mapping: dict[str, Any], *, sleep: Callable[[float], None]) -> dict:
+def _settled(
+    lam: LambdaClient, mapping: Mapping[str, Any], *, sleep: Callable[[float], None]
+) -> Mapping[str, Any]:
     """The mapping once it is out of a transitional state (AWS rejects updates until then)."""
     for _ in range(SETTLE_ATTEMPTS):
         if mapping.get("State") not in TRANSITIONAL_STATES:
@@ -174,7 +179,7 @@ def _settled(lam: LambdaClient, mapping: dict[str, Any], *, sleep: Callable[[flo
     raise DeployError(f"event source mapping {mapping['UUID']} stays {mapping.get('State')}")
 
 
-def _reconcile(lam: LambdaClient, mapping: dict[str, Any], *, enable: bool) -> list[str]:
+def _reconcile(lam: LambdaClient, mapping: Mapping[str, Any], *, enable: bool) -> list[str]:
     """Update only what differs: response types first, the Enabled flag with them."""
     update: dict[str, Any] = {}
     changes: list[str] = []

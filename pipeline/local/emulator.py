@@ -103,7 +103,10 @@ def install_moto_speedups() -> None:
     LimitedSizeDict.__setitem__ = _limited_setitem  # type: ignore[method-assign]
 
     original = models.DynamoDBBackend.transact_write_items
-    models.copy = types.SimpleNamespace(deepcopy=_share_tables_deepcopy, copy=copy.copy)
+    # A deliberate monkey-patch of moto's module-level ``copy`` (see _share_tables_deepcopy).
+    models.copy = types.SimpleNamespace(  # type: ignore[assignment]
+        deepcopy=_share_tables_deepcopy, copy=copy.copy
+    )
 
     @functools.wraps(original)
     def transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> None:
@@ -114,7 +117,7 @@ def install_moto_speedups() -> None:
             _restore(self, saved)
             raise
 
-    models.DynamoDBBackend.transact_write_items = transact_write_items
+    models.DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
     _INSTALLED = True
 
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from pipeline.core.config import PipelineConfig
 from pipeline.core.errors import SourceError
-from pipeline.sources.base import Curated, Request, block, require, require_object, text
+from pipeline.sources.base import Curated, Request, Source, block, require, require_object, text
 
 NAME = "jsonplaceholder"
 DEFAULT_BASE_URL = "https://jsonplaceholder.typicode.com"
@@ -111,4 +111,4 @@ class JsonPlaceholder:
         return FIELDS[type_]
 
 
-SOURCE = JsonPlaceholder()
+SOURCE: Source = JsonPlaceholder()

@@ -13,7 +13,7 @@ from typing import Any
 
 from pipeline.core.config import PipelineConfig
 from pipeline.core.errors import InvalidItem, SourceError
-from pipeline.sources.base import REDACTED, Curated, Request, block, require_object, text
+from pipeline.sources.base import REDACTED, Curated, Request, Source, block, require_object, text
 
 NAME = "randomuser"
 DEFAULT_BASE_URL = "https://randomuser.me"
@@ -105,7 +105,7 @@ class RandomUser:
     """The RandomUser source: one GET for ``results`` people."""
 
     name = NAME
-    types = ("user",)
+    types: tuple[str, ...] = ("user",)
 
     def request(self, type_: str, config: PipelineConfig) -> Request:
         return Request(
@@ -145,4 +145,4 @@ class RandomUser:
         return shown
 
 
-SOURCE = RandomUser()
+SOURCE: Source = RandomUser()
