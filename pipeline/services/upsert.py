@@ -24,9 +24,8 @@ from botocore.exceptions import ClientError
 from pipeline.core.config import PipelineConfig
 from pipeline.core.constants import BATCH_GET_LIMIT, CURATED_PK, TRANSACT_LIMIT
 from pipeline.core.errors import PipelineError, error_code
-from pipeline.stores import aws
 from pipeline.stores.counters import Delta
-from pipeline.stores.curated import CuratedRecord, StoredState, states_get
+from pipeline.stores.curated import CuratedRecord, StoredState, states_get, transaction_write
 from pipeline.stores.dynamo import to_item
 
 if TYPE_CHECKING:
@@ -169,7 +168,7 @@ def _upsert_chunk(chunk: Sequence[CuratedRecord], config: PipelineConfig) -> Ups
             counts.add(_upsert_chunk(chunk[half:], config))
             return counts
         try:
-            aws.dynamodb(config).transact_write_items(TransactItems=items)
+            transaction_write(items, config=config)
             return plan.counts
         except ClientError as exc:
             if not _is_conflict(exc):

@@ -17,7 +17,11 @@ from pipeline.stores import aws
 from pipeline.stores.dynamo import batch_get, from_item
 
 if TYPE_CHECKING:
-    from mypy_boto3_dynamodb.type_defs import KeysAndAttributesTypeDef, QueryInputTypeDef
+    from mypy_boto3_dynamodb.type_defs import (
+        KeysAndAttributesTypeDef,
+        QueryInputTypeDef,
+        TransactWriteItemTypeDef,
+    )
 
 _STATE_ATTRIBUTES = ("id", "fingerprint", "version", "captured_at", "first_seen_at")
 _CENSUS_ATTRIBUTES = ("source", "type", "captured_at", "first_seen_at", "version")
@@ -79,6 +83,11 @@ def states_get(ids: Iterable[str], *, config: PipelineConfig) -> dict[str, Store
         )
         for data in items
     }
+
+
+def transaction_write(items: list[TransactWriteItemTypeDef], *, config: PipelineConfig) -> None:
+    """Commit record writes and their counter updates as one all-or-nothing transaction."""
+    aws.dynamodb(config).transact_write_items(TransactItems=items)
 
 
 def record_get(record_id: str, *, config: PipelineConfig) -> dict[str, Any] | None:
