@@ -65,7 +65,10 @@ def handle_sqs_record(record: SQSRecord) -> dict[str, Any]:
         try:
             return process_body(record.body, config=config).as_dict()
         except Exception as exc:
-            receives = int(record.attributes.approximate_receive_count or 0)
+            # .get: a hand-made event may lack the attribute; the reason must still be kept.
+            receives = int(
+                record.raw_event.get("attributes", {}).get("ApproximateReceiveCount") or 0
+            )
             process_failure_record(
                 message_id=record.message_id, exc=exc, receive_count=receives, config=config
             )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import json
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -54,13 +55,21 @@ def people(n: int = 3) -> dict[str, Any]:
 def put_raw(
     config, source: str, type_: str, payload, *, captured_at: str | None = None, write: bool = True
 ) -> RawObjectMessage:
-    """Store a payload as ingestion would (unless ``write`` is off), and return its message."""
+    """Store a payload as ingestion would (unless ``write`` is off), and return its message.
+
+    Key stamp, ``captured-at`` metadata and the message's ``capturedAt`` are one moment
+    (``captured_at`` when given, else now), as ingest writes them.
+    """
     body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
-    moment = utc_now()
+    moment = datetime.fromisoformat(captured_at) if captured_at else utc_now()
     digest = content_hash(body)
-    key = raw_store.raw_key(source=source, type_=type_, captured_at=moment, digest=digest)
+    key = raw_store.raw_key(
+        source=source, type_=type_, captured_at=moment.astimezone(UTC), digest=digest
+    )
+    run_id = new_run_id(moment)
     if write:
-        raw_store.raw_object_put(key=key, body=body, metadata={}, config=config)
+        metadata = raw_metadata(source, type_, moment, digest, run_id)
+        raw_store.raw_object_put(key=key, body=body, metadata=metadata, config=config)
     items = json.loads(body)
     items = items.get("results", []) if isinstance(items, dict) else items
     return message_build(
@@ -68,8 +77,21 @@ def put_raw(
         type_=type_,
         bucket=config.raw_bucket,
         key=key,
-        captured_at=captured_at or iso(moment),
+        captured_at=iso(moment),
         digest=digest,
         record_count=len(items) if isinstance(items, list) else 0,
-        run_id=new_run_id(moment),
+        run_id=run_id,
     )
+
+
+def raw_metadata(
+    source: str, type_: str, moment: datetime, digest: str, run_id: str
+) -> dict[str, str]:
+    """The S3 metadata ingest writes on a raw object."""
+    return {
+        "source": source,
+        "type": type_,
+        "captured-at": iso(moment),
+        "content-sha256": digest,
+        "run-id": run_id,
+    }

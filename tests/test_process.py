@@ -192,12 +192,14 @@ def test_randomuser_people_are_stored_without_secrets(stack):
     ("tamper", "reason"),
     [
         (lambda m: m | {"s3Bucket": "someone-elses-bucket"}, "not this stage's raw bucket"),
-        (lambda m: m | {"s3Key": "raw/missing.json"}, "does not exist"),
-        (lambda m: m | {"hash": "0" * 64}, "does not match the message hash"),
+        (lambda m: m, "does not exist"),
+        (lambda m: m | {"hash": m["hash"][:16] + "0" * 48}, "does not match the message hash"),
     ],
+    ids=["another bucket", "no such object", "another body"],
 )
 def test_message_pointing_nowhere_valid_is_invalid(stack, tamper, reason):
-    message = put_raw(stack, "jsonplaceholder", "post", factories.posts(1))
+    written = reason != "does not exist"
+    message = put_raw(stack, "jsonplaceholder", "post", factories.posts(1), write=written)
     bad = RawObjectMessage(**tamper(message.__dict__))
     with pytest.raises(InvalidMessage, match=reason):
         process_message(bad, config=stack)
@@ -209,14 +211,19 @@ def test_raw_object_that_is_an_error_body_is_invalid(stack):
         process_message(message, config=stack)
 
 
+GOOD_HASH = "ab" * 32
+GOOD_KEY = (
+    "raw/source=jsonplaceholder/type=post/date=2026-11-28/"
+    f"20261128T000000000000Z-{GOOD_HASH[:16]}.json"
+)
 GOOD_MESSAGE = {
     "schemaVersion": 1,
     "source": "jsonplaceholder",
     "type": "post",
     "s3Bucket": "b",
-    "s3Key": "k",
+    "s3Key": GOOD_KEY,
     "capturedAt": "2026-11-28T00:00:00Z",
-    "hash": "h",
+    "hash": GOOD_HASH,
     "recordCount": 1,
     "runId": "r",
 }
@@ -242,7 +249,7 @@ def test_message_contract_is_validated(body, reason):
 
 
 def test_a_valid_message_from_any_producer_is_accepted():
-    assert message_parse(json.dumps(GOOD_MESSAGE)).s3Key == "k"
+    assert message_parse(json.dumps(GOOD_MESSAGE)).s3Key == GOOD_KEY
 
 
 def test_sample_sqs_event_parses_into_a_message():
@@ -300,3 +307,25 @@ def test_a_thousand_new_records_cost_tens_of_dynamodb_calls(stack):
     # 96 records per transaction (room for the analytics counters): 11 reads, 11 writes.
     # (+1 PutItem: the run ledger's note that this raw object was processed.)
     assert counter.calls == {"BatchGetItem": 11, "TransactWriteItems": 11, "PutItem": 1}
+
+
+def test_a_failure_reason_is_kept_even_when_the_record_has_no_receive_count(stack):
+    from pipeline.handlers import process_sqs_event
+    from pipeline.stores import ledger
+
+    record = {
+        "messageId": "m-no-count",
+        "receiptHandle": "r",
+        "body": "not json",
+        "attributes": {},
+        "messageAttributes": {},
+        "md5OfBody": "",
+        "eventSource": "aws:sqs",
+        "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:q",
+        "awsRegion": "us-east-1",
+    }
+    reply = process_sqs_event({"Records": [record]}, None)
+    assert reply == {"batchItemFailures": [{"itemIdentifier": "m-no-count"}]}
+    failure = ledger.message_failure_get(message_id="m-no-count", config=stack)
+    assert failure is not None and "not JSON" in failure["reason"]
+    assert failure["receive_count"] == 0

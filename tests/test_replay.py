@@ -231,6 +231,83 @@ def test_replaying_everything_onto_an_emptied_table_reproduces_it(stack, sources
     assert summary == {k: v for k, v in analytics_before["summary"].items() if k not in drop}
 
 
+def _message_for(config, key: str, **changes) -> str:
+    """A message for the raw object at ``key`` as ingest sent it, with ``changes``."""
+    body, metadata = raw_store.raw_object_read(key=key, config=config)
+    message = messages.message_build(
+        source="jsonplaceholder",
+        type_="post",
+        bucket=config.raw_bucket,
+        key=key,
+        captured_at=metadata["captured-at"],
+        digest=content_hash(body),
+        record_count=3,
+        run_id="forged",
+    )
+    return json.dumps(json.loads(message.to_json()) | changes)
+
+
+def test_forged_messages_change_nothing_and_a_replay_converges_on_the_first_pass(stack, sources):
+    ingest(config=stack)
+    drain(process_sqs_event, config=stack)
+    base = stack.base_url("jsonplaceholder")
+    sources.replace("GET", f"{base}/posts", json=factories.posts(3, title="edited"))
+    ingest(config=stack)
+    drain(process_sqs_event, config=stack)
+    before, analytics_before = curated_state(stack), analytics_get(config=stack)
+    first_posts = min(k for k in raw_store.raw_keys_list(config=stack) if "type=post" in k)
+    forged = json.dumps(factories.posts(3, title="forged")).encode()
+    forged_key = "quarantine/x/anything.json"
+    raw_store.raw_object_put(key=forged_key, body=forged, metadata={}, config=stack)
+    forgeries = [
+        # The older genuine object, claimed as captured last: it would win every later capture.
+        _message_for(stack, first_posts, capturedAt="9999-12-31T23:59:59+00:00"),
+        _message_for(stack, first_posts, s3Key=forged_key, hash=content_hash(forged)),
+    ]
+    for body in forgeries:
+        aws.sqs(stack).send_message(QueueUrl=messages.queue_url(stack), MessageBody=body)
+
+    assert drain(process_sqs_event, config=stack, max_batches=1).failed == 2
+    assert curated_state(stack) == before
+
+    result = replay(source=None, since=None, until=None, config=stack)
+    assert result.sent == len(result.keys) == 6
+    assert drain(process_sqs_event, config=stack).failed == 0
+
+    assert curated_state(stack) == before
+    assert {v[1] for v in before.values()} == {"1", "2"}  # the edited posts are version 2
+    after = analytics_get(config=stack)
+    for part in ("by_source", "by_type", "by_date", "timeline"):
+        assert after[part] == analytics_before[part], part
+    assert (
+        after["summary"]["newest_captured_at"] == analytics_before["summary"]["newest_captured_at"]
+    )
+
+
+def test_an_object_whose_metadata_contradicts_its_key_is_skipped_with_the_reason(stack):
+    key = store(stack, "jsonplaceholder", "post", factories.posts(1), at(2))
+    body = raw_store.raw_object_get(key=key, config=stack)
+    meta = {"captured-at": iso(at(3))}
+    raw_store.raw_object_put(key=key, body=body, metadata=meta, config=stack)
+    good = store(stack, "jsonplaceholder", "post", factories.posts(2), at(4))
+
+    result = replay(source=None, since=None, until=None, config=stack)
+
+    assert result.sent == 1 and [m["s3Key"] for m in queued(stack)] == [good]
+    [(skipped, reason)] = result.skipped
+    assert skipped == key
+    assert reason.startswith("not as ingest wrote it: capturedAt does not match the object's")
+
+
+def test_keys_outside_the_raw_scheme_are_not_replayed(stack):
+    good = store(stack, "jsonplaceholder", "post", factories.posts(1), at(4))
+    body = json.dumps(factories.posts(1)).encode()
+    odd = good.replace("date=2026-11-04", "date=2026-11-05")  # date is not the stamp's day
+    raw_store.raw_object_put(key=odd, body=body, metadata={}, config=stack)
+
+    assert replay(source=None, since=None, until=None, dry_run=True, config=stack).keys == [good]
+
+
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [

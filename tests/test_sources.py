@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -178,3 +179,138 @@ def test_every_source_names_its_types():
         "jsonplaceholder": ("post", "comment", "user"),
         "randomuser": ("user",),
     }
+
+
+# --- bounds a source's own ids and values keep -------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "reason"),
+    [
+        ("id", 10**40, "field 'id' is 1.000e+40, outside 1..9007199254740991"),
+        ("id", 0, "field 'id' is 0, outside 1..9007199254740991"),
+        ("id", -3, "field 'id' is -3, outside 1.."),
+        ("id", 2**53, "outside 1..9007199254740991"),
+        ("userId", 10**40, "field 'userId' is 1.000e+40"),
+    ],
+)
+def test_a_post_id_outside_what_jsonplaceholder_issues_is_rejected(field, value, reason):
+    item = {"userId": 1, "id": 7, "title": "t", "body": "b"} | {field: value}
+    with pytest.raises(InvalidItem, match=re.escape(reason)):
+        JsonPlaceholder().curate("post", item)
+
+
+def test_the_largest_jsonplaceholder_id_is_accepted():
+    item = {"userId": 1, "id": 2**53 - 1, "title": "t", "body": "b"}
+    assert JsonPlaceholder().curate("post", item).natural_id == "9007199254740991"
+
+
+@pytest.mark.parametrize("type_", ["comment", "user"])
+def test_comment_and_user_ids_have_the_same_bounds(type_):
+    item = {"postId": 1, "id": 10**40, "name": "n", "email": "e", "body": "b"}
+    with pytest.raises(InvalidItem, match=re.escape("outside 1..")):
+        JsonPlaceholder().curate(type_, item)
+
+
+@pytest.mark.parametrize(
+    ("age", "reason"),
+    [
+        (10**40, "field 'dob.age' is 1.000e+40, outside 0..150"),
+        (-1, "field 'dob.age' is -1, outside 0..150"),
+        (151, "outside 0..150"),
+        ("33", "field 'dob.age' has type str, not int"),
+        (True, "field 'dob.age' has type bool, not int"),
+    ],
+)
+def test_a_dob_age_that_is_not_an_age_rejects_the_person(age, reason):
+    person = sample("randomuser_person.json")
+    person["dob"]["age"] = age
+    with pytest.raises(InvalidItem, match=re.escape(reason)):
+        RandomUser().curate("user", person)
+
+
+@pytest.mark.parametrize("age", [0, 150])
+def test_a_dob_age_at_the_bounds_is_kept(age):
+    person = sample("randomuser_person.json")
+    person["dob"]["age"] = age
+    assert RandomUser().curate("user", person).fields["age"] == age
+
+
+# --- legacy RandomUser shapes (API 1.0-1.3) ----------------------------------------------
+
+
+def test_a_legacy_person_is_curated_keeping_every_field_it_sends():
+    person = sample("randomuser_person_legacy.json")
+
+    fields = RandomUser().curate("user", person).fields
+
+    assert fields["street"] == "1861 jan pieterszoon coenstraat"  # verbatim, not null
+    assert (fields["city"], fields["state"], fields["postcode"]) == (
+        "maasdriel",
+        "zeeland",
+        "69217",
+    )
+    assert fields["date_of_birth"] == "1983-07-14 07:29:45" and fields["age"] is None
+    assert fields["registered_at"] == "2010-09-24 02:10:42"
+    assert fields["national_id_type"] == "BSN"
+    # What the old shape does not send stays empty.
+    absent = ("country", "latitude", "longitude", "timezone_offset", "timezone_description")
+    assert all(fields[name] is None for name in absent)
+    assert "jokers" not in json.dumps(fields)
+
+
+@pytest.mark.parametrize(
+    ("street", "expected"),
+    [
+        ("9278 new road", "9278 new road"),
+        ({"number": 8929, "name": "Valwood Pkwy"}, "8929 Valwood Pkwy"),
+        ({"name": "Valwood Pkwy"}, "Valwood Pkwy"),
+        (8929, "8929"),
+        (None, None),
+    ],
+    ids=["1.2 string", "1.3 object", "name only", "a bare number", "null"],
+)
+def test_every_street_shape_is_kept(street, expected):
+    person = sample("randomuser_person.json")
+    person["location"]["street"] = street
+    assert RandomUser().curate("user", person).fields["street"] == expected
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        (
+            lambda p: p["location"].update(street=["9278", "new road"]),
+            "'location.street' has type list",
+        ),
+        (lambda p: p["location"].update(street={"name": {"x": 1}}), "'location.street.name'"),
+        (lambda p: p.update(location="somewhere"), "'location' has type str, not object"),
+        (lambda p: p["location"].update(city={"name": "x"}), "'location.city' has type dict"),
+        (lambda p: p.update(email=["a@b.c"]), "'email' has type list"),
+        (lambda p: p.update(dob=[1983]), "'dob' has type list"),
+        (
+            lambda p: p["location"].update(coordinates="56,10"),
+            "'location.coordinates' has type str",
+        ),
+    ],
+    ids=[
+        "street list",
+        "street name object",
+        "location text",
+        "city object",
+        "email list",
+        "dob list",
+        "coordinates text",
+    ],
+)
+def test_a_field_of_a_shape_we_cannot_keep_rejects_the_person_never_nulls_it(change, reason):
+    person = copy.deepcopy(sample("randomuser_person.json"))
+    change(person)
+    with pytest.raises(InvalidItem, match=re.escape(reason)):
+        RandomUser().curate("user", person)
+
+
+def test_a_jsonplaceholder_user_with_an_address_of_the_wrong_shape_is_rejected():
+    user = sample("jsonplaceholder_user.json") | {"address": "Kulas Light, Gwenborough"}
+    with pytest.raises(InvalidItem, match="'address' has type str, not object"):
+        JsonPlaceholder().curate("user", user)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 PRODUCT = "twl-pipeline"
 
 # Raw layer (S3). Hive-style partitions so Athena/Glue can read it as a table.
@@ -44,3 +46,28 @@ AGG_SOURCES_SK = "SOURCES"
 AGG_MONTH_SK_PREFIX = "MONTH#"
 TIMELINE_DAYS = 7
 BY_DATE_DAYS = 28
+
+# Raw object metadata (S3 user metadata), written by ingest and checked by processing.
+RAW_META_SOURCE = "source"
+RAW_META_TYPE = "type"
+RAW_META_CAPTURED_AT = "captured-at"
+RAW_META_HASH = "content-sha256"
+RAW_META_RUN_ID = "run-id"
+# A message's capturedAt must lie in [PRODUCT_EPOCH, now + CAPTURED_AT_MAX_AHEAD]: nothing
+# was captured before the pipeline existed, and a clock a few minutes fast is all we allow.
+PRODUCT_EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
+CAPTURED_AT_MAX_AHEAD = timedelta(minutes=5)
+
+# What DynamoDB accepts in one item (its service quotas), checked before every write.
+DYNAMO_ITEM_MAX_BYTES = 400 * 1024
+# Room kept in each curated item for the bookkeeping the upsert adds (id, fingerprint,
+# version, capture and processing times: ~300 bytes), so the check can run before it.
+DYNAMO_BOOKKEEPING_BYTES = 1024
+DYNAMO_NUMBER_DIGITS = 38
+# Non-zero numbers: magnitude 1E-130 to 9.9999999999999999999999999999999999999E+125,
+# as the exponent of the leading digit.
+DYNAMO_NUMBER_MIN_EXPONENT = -130
+DYNAMO_NUMBER_MAX_EXPONENT = 125
+DYNAMO_MAX_DEPTH = 32
+DYNAMO_NAME_MAX_BYTES = 64 * 1024 - 1
+DYNAMO_PARTITION_KEY_MAX_BYTES = 2048

@@ -13,8 +13,19 @@ from typing import Any
 
 
 def json_loads_exact(body: bytes | str) -> Any:
-    """Parse JSON keeping fractional numbers exact (DynamoDB rejects floats)."""
-    return json.loads(body, parse_float=Decimal)
+    """Parse JSON keeping fractional numbers exact (DynamoDB rejects floats).
+
+    An integer too long for ``int`` (over 4,300 digits) becomes a Decimal, so only the
+    item holding it is rejected by the limits check, not the whole body.
+    """
+    return json.loads(body, parse_float=Decimal, parse_int=_exact_int)
+
+
+def _exact_int(text: str) -> int | Decimal:
+    try:
+        return int(text)
+    except ValueError:
+        return Decimal(text)
 
 
 def content_hash(body: bytes) -> str:

@@ -11,7 +11,9 @@ from botocore.exceptions import ClientError
 
 from pipeline.core.clock import iso, utc_now
 from pipeline.core.config import PipelineConfig
+from pipeline.core.constants import CURATED_PK
 from pipeline.core.errors import InvalidItem, InvalidMessage, SourceError, error_code
+from pipeline.core.limits import item_check
 from pipeline.core.logs import log_context
 from pipeline.core.metrics import emit
 from pipeline.core.payloads import content_hash, fingerprint, json_loads_exact
@@ -19,7 +21,7 @@ from pipeline.services.upsert import UpsertCounts, records_upsert
 from pipeline.sources import get_source
 from pipeline.stores import ledger, raw_store
 from pipeline.stores.curated import CuratedRecord
-from pipeline.stores.messages import RawObjectMessage, message_parse
+from pipeline.stores.messages import RawObjectMessage, message_check, message_parse
 
 log = logging.getLogger(__name__)
 
@@ -86,20 +88,26 @@ def process_failure_record(
 def process_message(message: RawObjectMessage, *, config: PipelineConfig) -> ProcessResult:
     """Read the raw object a message names, curate its items and upsert them.
 
-    A message that points at another bucket, a missing object or a body whose hash
-    differs from the message raises InvalidMessage (the message is retried, then
-    dead-lettered). A bad item is rejected with its reason; the others go on.
+    A message that breaks the contract (``message_check``), points at another bucket or
+    a missing object, or whose hash or capture time differs from the object's own
+    raises InvalidMessage (the message is retried, then dead-lettered with the reason).
+    A bad item (the source's rules, DynamoDB's limits, a write DynamoDB refuses) is
+    rejected with its reason; the others go on.
     """
     cfg = config
     context = {"run_id": message.runId, "source": message.source, "type": message.type}
-    with log_context(**context, s3_key=message.s3Key):
+    with log_context(**context, s3_key=message.s3Key[:200]):
+        message_check(message)
         if message.s3Bucket != cfg.raw_bucket:
-            raise InvalidMessage(f"s3Bucket {message.s3Bucket!r} is not this stage's raw bucket")
+            raise InvalidMessage(
+                f"s3Bucket {message.s3Bucket[:70]!r} is not this stage's raw bucket"
+            )
         body = _read_raw(message, cfg)
         items = _payload_items(message, body)
         result = ProcessResult(s3_key=message.s3Key, items=len(items))
         records = _curate_all(message, items, result)
         result.counts = records_upsert(records, config=cfg, processed_at=iso(utc_now()))
+        _reject_refused(records, result)
         _record_processed(message, result, cfg)
         log.info("processed: %s", result.as_dict())
         for rejection in result.rejections:
@@ -132,14 +140,21 @@ def _record_processed(
 
 
 def _read_raw(message: RawObjectMessage, config: PipelineConfig) -> bytes:
+    """The body, checked against the message: its hash and its metadata (one GetObject)."""
     try:
-        body = raw_store.raw_object_get(key=message.s3Key, config=config)
+        body, metadata = raw_store.raw_object_read(key=message.s3Key, config=config)
     except ClientError as exc:
         if error_code(exc) in {"NoSuchKey", "404"}:
             raise InvalidMessage(f"raw object {message.s3Key!r} does not exist") from None
         raise
     if content_hash(body) != message.hash:
         raise InvalidMessage(f"raw object {message.s3Key!r} does not match the message hash")
+    raw_store.raw_metadata_check(
+        metadata,
+        source=message.source,
+        type_=message.type,
+        captured_at=datetime.fromisoformat(message.capturedAt),
+    )
     return body
 
 
@@ -148,6 +163,9 @@ def _payload_items(message: RawObjectMessage, body: bytes) -> list[Any]:
         payload = json_loads_exact(body)
     except ValueError as exc:
         raise InvalidMessage(f"raw object {message.s3Key!r} is not JSON: {exc}") from None
+    except RecursionError:
+        # The whole body is one parse: nesting past Python's limit fails it, not an item.
+        raise InvalidMessage(f"raw object {message.s3Key!r} is nested too deeply") from None
     try:
         return get_source(message.source).items(message.type, payload)
     except SourceError as exc:
@@ -164,6 +182,12 @@ def _curate_all(
             record = _curate_one(message, index, item, source.curate(message.type, item))
         except InvalidItem as exc:
             result.rejections.append(Rejection(index, str(exc)))
+            continue
+        except Exception as exc:
+            # Curation is pure: whatever else it raises, this item caused it. Reject it
+            # (the log keeps the traceback) rather than fail its neighbours.
+            log.exception("item %d could not be curated", index)
+            result.rejections.append(Rejection(index, f"could not curate: {type(exc).__name__}"))
             continue
         if record.id in by_id:
             # Two items with one id in one payload: keep the first, report the second.
@@ -186,7 +210,29 @@ def _curate_one(message: RawObjectMessage, index: int, item: Any, curated: Any) 
         "raw_index": index,
         "run_id": message.runId,
     }
-    return CuratedRecord(record_id, fingerprint(item), _normalised(message.capturedAt), attributes)
+    # What DynamoDB would refuse is refused here, before it can cancel the neighbours'
+    # transaction; the upsert adds its bookkeeping within the room item_check keeps.
+    item_check({CURATED_PK: record_id} | attributes)
+    return CuratedRecord(record_id, _fingerprint(item), _normalised(message.capturedAt), attributes)
+
+
+def _fingerprint(item: Any) -> str:
+    try:
+        return fingerprint(item)
+    except UnicodeEncodeError:
+        raise InvalidItem("item holds text that is not valid Unicode (a lone surrogate)") from None
+    except (ValueError, RecursionError) as exc:
+        raise InvalidItem(f"item cannot be fingerprinted: {type(exc).__name__}") from None
+
+
+def _reject_refused(records: list[CuratedRecord], result: ProcessResult) -> None:
+    """Items DynamoDB refused at write time become rejections of their raw index."""
+    if not result.counts.refused:
+        return
+    index_of = {record.id: record.attributes["raw_index"] for record in records}
+    for refusal in result.counts.refused:
+        result.rejections.append(Rejection(index_of[refusal.record_id], refusal.reason))
+    result.rejections.sort(key=lambda rejection: rejection.index)
 
 
 def _normalised(captured_at: str) -> str:

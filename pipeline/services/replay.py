@@ -3,20 +3,21 @@
 The raw layer keeps every body ingestion stored, so replaying all of it onto an emptied
 curated table reproduces the same ids, fingerprints and versions: processing is
 idempotent, and sending oldest first lets each update land on the version before it.
-A dry run only lists what would be sent; it reads no object and sends nothing.
+A dry run only lists what would be sent; it reads no object and sends nothing. Keys are
+read with the raw layer's own parser (``raw_store.raw_key_parse``); an object whose
+metadata contradicts its key is skipped with the reason, as processing would refuse it.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 
 from pipeline.core.clock import iso, utc_now
 from pipeline.core.config import PipelineConfig
-from pipeline.core.constants import RAW_PREFIX, RAW_STAMP_FORMAT
-from pipeline.core.errors import PipelineError, SourceError
+from pipeline.core.constants import RAW_META_RUN_ID, RAW_PREFIX
+from pipeline.core.errors import InvalidMessage, PipelineError, SourceError
 from pipeline.core.payloads import content_hash, json_loads_exact
 from pipeline.sources import Feed, feeds, get_source
 from pipeline.stores import messages, raw_store
@@ -24,10 +25,6 @@ from pipeline.stores import messages, raw_store
 # A range up to this many days lists one date partition per day; a longer or open
 # range lists the feed's whole prefix and filters on the date= partition instead.
 MAX_PARTITION_LISTS = 31
-_KEY = re.compile(
-    "^" + re.escape(RAW_PREFIX) + r"/source=(?P<source>[^/]+)/type=(?P<type>[^/]+)"
-    r"/date=(?P<date>\d{4}-\d{2}-\d{2})/(?P<stamp>\d{8}T\d{12}Z)-[0-9a-f]+\.json$"
-)
 
 Progress = Callable[[int, int], None]
 
@@ -39,17 +36,6 @@ class ReplayResult:
     keys: list[str]
     sent: int = 0
     skipped: list[tuple[str, str]] = field(default_factory=list)
-
-
-@dataclass(frozen=True)
-class _RawKey:
-    """A raw key split into its partitions."""
-
-    key: str
-    source: str
-    type: str
-    day: date
-    stamp: str
 
 
 def replay(
@@ -101,7 +87,7 @@ def _check_range(since: date | None, until: date | None) -> None:
 
 def _feed_keys(
     feed: Feed, since: date | None, until: date | None, config: PipelineConfig
-) -> Iterator[_RawKey]:
+) -> Iterator[raw_store.RawKey]:
     base = f"{RAW_PREFIX}/source={feed.source}/type={feed.type}/"
     if since is not None and until is not None and (until - since).days < MAX_PARTITION_LISTS:
         prefixes = [f"{base}date={day.isoformat()}/" for day in _days(since, until)]
@@ -109,7 +95,7 @@ def _feed_keys(
         prefixes = [base]
     for prefix in prefixes:
         for key in raw_store.raw_keys_list(prefix=prefix, config=config):
-            parsed = _parse(key)
+            parsed = raw_store.raw_key_parse(key)
             if parsed is None:
                 continue  # not in the raw layout: nothing ingestion wrote
             if until is not None and parsed.day > until:
@@ -123,44 +109,32 @@ def _days(since: date, until: date) -> Iterator[date]:
         yield since + timedelta(days=offset)
 
 
-def _parse(key: str) -> _RawKey | None:
-    match = _KEY.match(key)
-    if match is None:
-        return None
-    try:
-        day = date.fromisoformat(match["date"])
-    except ValueError:
-        return None
-    return _RawKey(key, match["source"], match["type"], day, match["stamp"])
-
-
-def _replay_one(raw: _RawKey, run_id: str, config: PipelineConfig, result: ReplayResult) -> None:
+def _replay_one(
+    raw: raw_store.RawKey, run_id: str, config: PipelineConfig, result: ReplayResult
+) -> None:
     body, metadata = raw_store.raw_object_read(key=raw.key, config=config)
     try:
+        # The same rule processing holds the message to: the metadata agrees with the key.
+        raw_store.raw_metadata_check(
+            metadata, source=raw.source, type_=raw.type, captured_at=raw.captured_at
+        )
         items = get_source(raw.source).items(raw.type, json_loads_exact(body))
-    except (ValueError, SourceError) as exc:
-        result.skipped.append((raw.key, f"unusable payload: {exc}"))
+    except InvalidMessage as exc:
+        result.skipped.append((raw.key, f"not as ingest wrote it: {exc}"))
+        return
+    except (ValueError, RecursionError, SourceError) as exc:
+        result.skipped.append((raw.key, f"unusable payload: {type(exc).__name__}: {exc}"[:300]))
         return
     message = messages.message_build(
         source=raw.source,
         type_=raw.type,
         bucket=config.raw_bucket,
         key=raw.key,
-        captured_at=_captured_at(metadata.get("captured-at"), raw.stamp),
+        # The key's stamp is the capture time; ingest's captured-at metadata equals it.
+        captured_at=iso(raw.captured_at),
         digest=content_hash(body),
         record_count=len(items),
-        run_id=metadata.get("run-id") or run_id,
+        run_id=metadata.get(RAW_META_RUN_ID) or run_id,
     )
     messages.message_send(message, config=config)
     result.sent += 1
-
-
-def _captured_at(metadata_value: str | None, stamp: str) -> str:
-    """The ``captured-at`` metadata when it is a zoned ISO time; else the key's stamp."""
-    if metadata_value:
-        try:
-            if datetime.fromisoformat(metadata_value).utcoffset() is not None:
-                return metadata_value
-        except ValueError:
-            pass
-    return iso(datetime.strptime(stamp, RAW_STAMP_FORMAT).replace(tzinfo=UTC))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any, Protocol
 
 from pipeline.core.config import PipelineConfig
@@ -49,6 +50,9 @@ class Source(Protocol):
 
 
 REDACTED = "[redacted]"
+# Rejection reasons show at most this much of a bad value.
+_SHOWN_CHARS = 60
+_SHOWN_BITS = 128
 
 
 def require(item: Mapping[str, Any], key: str, kind: type | tuple[type, ...]) -> Any:
@@ -62,6 +66,46 @@ def require(item: Mapping[str, Any], key: str, kind: type | tuple[type, ...]) ->
     if not isinstance(value, kind):
         raise InvalidItem(f"field {key!r} has type {type(value).__name__}")
     return value
+
+
+def require_int(item: Mapping[str, Any], key: str, *, low: int, high: int) -> int:
+    """Return ``item[key]`` if it is an int in [low, high], else raise InvalidItem."""
+    value: int = require(item, key, int)
+    if not low <= value <= high:
+        raise InvalidItem(f"field {key!r} is {shown(value)}, outside {low}..{high}")
+    return value
+
+
+def section(item: Mapping[str, Any], key: str, *, path: str | None = None) -> Mapping[str, Any]:
+    """A nested object; empty when missing or null, InvalidItem when it is anything else.
+
+    Unlike ``block``, a value of the wrong shape is never silently read as empty.
+    """
+    value = item.get(key)
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise InvalidItem(f"field {path or key!r} has type {type(value).__name__}, not object")
+    return value
+
+
+def field_text(item: Mapping[str, Any], key: str, *, path: str | None = None) -> str | None:
+    """A scalar field as text (numbers too); None when missing; InvalidItem for a container.
+
+    Unlike ``text``, a list or object where text belongs is rejected, never nulled.
+    """
+    value = item.get(key)
+    if isinstance(value, (Mapping, list)):
+        raise InvalidItem(f"field {path or key!r} has type {type(value).__name__}, not text")
+    return text(value)
+
+
+def shown(value: Any) -> str:
+    """A value for a rejection reason: short whatever its size (a huge number as 1.000e+40)."""
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > _SHOWN_BITS:
+        return f"{Decimal(value):.3e}"
+    rendered = repr(value)
+    return rendered if len(rendered) <= _SHOWN_CHARS else rendered[:_SHOWN_CHARS] + "…"
 
 
 def block(item: Mapping[str, Any], key: str) -> Mapping[str, Any]:

@@ -7,7 +7,16 @@ from typing import Any
 
 from pipeline.core.config import PipelineConfig
 from pipeline.core.errors import SourceError
-from pipeline.sources.base import Curated, Request, Source, block, require, require_object, text
+from pipeline.sources.base import (
+    Curated,
+    Request,
+    Source,
+    field_text,
+    require,
+    require_int,
+    require_object,
+    section,
+)
 
 NAME = "jsonplaceholder"
 DEFAULT_BASE_URL = "https://jsonplaceholder.typicode.com"
@@ -20,17 +29,25 @@ FIELDS = {
         {"id", "name", "username", "email", "address", "phone", "website", "company"}
     ),
 }
+# JSONPlaceholder is a JavaScript server: its ids are positive integers that a JavaScript
+# number holds exactly. Anything beyond is not one of its ids (and would not fit DynamoDB).
+MIN_ID = 1
+MAX_ID = 2**53 - 1
+
+
+def _id(item: Mapping[str, Any], key: str) -> int:
+    return require_int(item, key, low=MIN_ID, high=MAX_ID)
 
 
 def _post(item: Mapping[str, Any]) -> Curated:
-    post_id = require(item, "id", int)
+    post_id = _id(item, "id")
     title = require(item, "title", str)
     return Curated(
         natural_id=str(post_id),
         title=title,
         fields={
             "post_id": post_id,
-            "user_id": require(item, "userId", int),
+            "user_id": _id(item, "userId"),
             "title": title,
             "body": require(item, "body", str),
         },
@@ -38,44 +55,44 @@ def _post(item: Mapping[str, Any]) -> Curated:
 
 
 def _comment(item: Mapping[str, Any]) -> Curated:
-    comment_id = require(item, "id", int)
+    comment_id = _id(item, "id")
     name = require(item, "name", str)
     return Curated(
         natural_id=str(comment_id),
         title=name,
         fields={
             "comment_id": comment_id,
-            "post_id": require(item, "postId", int),
+            "post_id": _id(item, "postId"),
             "name": name,
-            "email": text(item.get("email")),
+            "email": field_text(item, "email"),
             "body": require(item, "body", str),
         },
     )
 
 
 def _user(item: Mapping[str, Any]) -> Curated:
-    user_id = require(item, "id", int)
+    user_id = _id(item, "id")
     name = require(item, "name", str)
-    address, company = block(item, "address"), block(item, "company")
-    geo = block(address, "geo")
+    address, company = section(item, "address"), section(item, "company")
+    geo = section(address, "geo", path="address.geo")
     return Curated(
         natural_id=str(user_id),
         title=name,
         fields={
             "user_id": user_id,
             "name": name,
-            "username": text(item.get("username")),
-            "email": text(item.get("email")),
-            "phone": text(item.get("phone")),
-            "website": text(item.get("website")),
-            "street": text(address.get("street")),
-            "suite": text(address.get("suite")),
-            "city": text(address.get("city")),
-            "zipcode": text(address.get("zipcode")),
-            "latitude": text(geo.get("lat")),
-            "longitude": text(geo.get("lng")),
-            "company_name": text(company.get("name")),
-            "company_catch_phrase": text(company.get("catchPhrase")),
+            "username": field_text(item, "username"),
+            "email": field_text(item, "email"),
+            "phone": field_text(item, "phone"),
+            "website": field_text(item, "website"),
+            "street": field_text(address, "street", path="address.street"),
+            "suite": field_text(address, "suite", path="address.suite"),
+            "city": field_text(address, "city", path="address.city"),
+            "zipcode": field_text(address, "zipcode", path="address.zipcode"),
+            "latitude": field_text(geo, "lat", path="address.geo.lat"),
+            "longitude": field_text(geo, "lng", path="address.geo.lng"),
+            "company_name": field_text(company, "name", path="company.name"),
+            "company_catch_phrase": field_text(company, "catchPhrase", path="company.catchPhrase"),
         },
     )
 

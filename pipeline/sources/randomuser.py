@@ -1,5 +1,10 @@
 """RandomUser (API 1.4): a new random set of people on every unseeded call.
 
+Older shapes (API 1.0-1.3: ``location.street`` one string, no ``country``, no
+``coordinates``/``timezone``, ``dob`` a bare date, ``id.value`` null) are curated too: what
+they send is kept verbatim, what they lack stays None; a field of the wrong shape (an
+object where text belongs) rejects the person with its reason, never silently nulled.
+
 The curated layer keeps no credentials or national id values: login.password,
 salt, md5, sha1, sha256 and id.value stay only in the encrypted raw layer, and
 are masked when a raw item is shown through the API.
@@ -13,11 +18,24 @@ from typing import Any
 
 from pipeline.core.config import PipelineConfig
 from pipeline.core.errors import InvalidItem, SourceError
-from pipeline.sources.base import REDACTED, Curated, Request, Source, block, require_object, text
+from pipeline.sources.base import (
+    REDACTED,
+    Curated,
+    Request,
+    Source,
+    block,
+    field_text,
+    require_object,
+    section,
+    shown,
+)
 
 NAME = "randomuser"
 DEFAULT_BASE_URL = "https://randomuser.me"
 API_PATH = "/api/"
+# dob.age bounds: a person's age in years; anything else is not an age.
+MIN_AGE = 0
+MAX_AGE = 150
 
 
 def _natural_id(item: Mapping[str, Any]) -> str:
@@ -31,53 +49,87 @@ def _natural_id(item: Mapping[str, Any]) -> str:
 
 
 def _full_name(name: Mapping[str, Any]) -> str:
-    parts = [text(name.get(part)) for part in ("first", "last")]
+    parts = [field_text(name, part, path=f"name.{part}") for part in ("first", "last")]
     return " ".join(p for p in parts if p)
 
 
-def _street(street: Mapping[str, Any]) -> str | None:
-    parts = [text(street.get("number")), text(street.get("name"))]
+def _street(location: Mapping[str, Any]) -> str | None:
+    """API 1.3+ sends ``{number, name}``; older versions one string, kept verbatim."""
+    street = location.get("street")
+    if not isinstance(street, Mapping):
+        return field_text(location, "street", path="location.street")
+    parts = [
+        field_text(street, "number", path="location.street.number"),
+        field_text(street, "name", path="location.street.name"),
+    ]
     joined = " ".join(p for p in parts if p)
     return joined or None
 
 
-def _location_fields(location: Mapping[str, Any]) -> dict[str, Any]:
-    coordinates, timezone = block(location, "coordinates"), block(location, "timezone")
+def _location_fields(person: Mapping[str, Any]) -> dict[str, Any]:
+    # Older API versions send no country, coordinates or timezone: those stay None.
+    location = section(person, "location")
+    coordinates = section(location, "coordinates", path="location.coordinates")
+    timezone = section(location, "timezone", path="location.timezone")
     return {
-        "street": _street(block(location, "street")),
-        "city": text(location.get("city")),
-        "state": text(location.get("state")),
-        "country": text(location.get("country")),
+        "street": _street(location),
+        "city": field_text(location, "city", path="location.city"),
+        "state": field_text(location, "state", path="location.state"),
+        "country": field_text(location, "country", path="location.country"),
         # The API sends postcodes as a string or a number, by nationality.
-        "postcode": text(location.get("postcode")),
-        "latitude": text(coordinates.get("latitude")),
-        "longitude": text(coordinates.get("longitude")),
-        "timezone_offset": text(timezone.get("offset")),
-        "timezone_description": text(timezone.get("description")),
+        "postcode": field_text(location, "postcode", path="location.postcode"),
+        "latitude": field_text(coordinates, "latitude", path="location.coordinates.latitude"),
+        "longitude": field_text(coordinates, "longitude", path="location.coordinates.longitude"),
+        "timezone_offset": field_text(timezone, "offset", path="location.timezone.offset"),
+        "timezone_description": field_text(
+            timezone, "description", path="location.timezone.description"
+        ),
     }
 
 
+def _dated(person: Mapping[str, Any], key: str) -> tuple[str | None, int | None]:
+    """``dob``/``registered``: ``{date, age}`` since API 1.2, a bare date before; kept as sent."""
+    value = person.get(key)
+    if not isinstance(value, Mapping):
+        return field_text(person, key), None
+    return field_text(value, "date", path=f"{key}.date"), _age(value, f"{key}.age")
+
+
+def _age(block_: Mapping[str, Any], path: str) -> int | None:
+    age = block_.get("age")
+    if age is None:
+        return None
+    if isinstance(age, bool) or not isinstance(age, int):
+        raise InvalidItem(f"field {path!r} has type {type(age).__name__}, not int")
+    if not MIN_AGE <= age <= MAX_AGE:
+        raise InvalidItem(f"field {path!r} is {shown(age)}, outside {MIN_AGE}..{MAX_AGE}")
+    return age
+
+
 def _person_fields(item: Mapping[str, Any]) -> dict[str, Any]:
-    name, login = block(item, "name"), block(item, "login")
-    dob, registered, picture = block(item, "dob"), block(item, "registered"), block(item, "picture")
+    name, login = section(item, "name"), section(item, "login")
+    picture, national_id = section(item, "picture"), section(item, "id")
+    date_of_birth, age = _dated(item, "dob")
+    registered_at, _ = _dated(item, "registered")
     return {
-        "gender": text(item.get("gender")),
-        "name_title": text(name.get("title")),
-        "first_name": text(name.get("first")),
-        "last_name": text(name.get("last")),
-        "email": text(item.get("email")),
-        "username": text(login.get("username")),
-        "date_of_birth": text(dob.get("date")),
-        "age": dob.get("age") if isinstance(dob.get("age"), int) else None,
-        "registered_at": text(registered.get("date")),
-        "phone": text(item.get("phone")),
-        "cell": text(item.get("cell")),
-        "nationality": text(item.get("nat")),
-        # The kind of national id only (e.g. "SSN"); "" in the source means none.
-        "national_id_type": text(block(item, "id").get("name")) or None,
-        "picture_large": text(picture.get("large")),
-        "picture_medium": text(picture.get("medium")),
-        "picture_thumbnail": text(picture.get("thumbnail")),
+        "gender": field_text(item, "gender"),
+        "name_title": field_text(name, "title", path="name.title"),
+        "first_name": field_text(name, "first", path="name.first"),
+        "last_name": field_text(name, "last", path="name.last"),
+        "email": field_text(item, "email"),
+        "username": field_text(login, "username", path="login.username"),
+        "date_of_birth": date_of_birth,
+        "age": age,
+        "registered_at": registered_at,
+        "phone": field_text(item, "phone"),
+        "cell": field_text(item, "cell"),
+        "nationality": field_text(item, "nat"),
+        # The kind of national id only (e.g. "SSN"); "" in the source means none. Its value
+        # (null in older versions) is never curated.
+        "national_id_type": field_text(national_id, "name", path="id.name") or None,
+        "picture_large": field_text(picture, "large", path="picture.large"),
+        "picture_medium": field_text(picture, "medium", path="picture.medium"),
+        "picture_thumbnail": field_text(picture, "thumbnail", path="picture.thumbnail"),
     }
 
 
@@ -124,8 +176,8 @@ class RandomUser:
     def curate(self, type_: str, item: Any) -> Curated:
         person = require_object(item)
         natural_id = _natural_id(person)
-        fields = _person_fields(person) | _location_fields(block(person, "location"))
-        fields["full_name"] = _full_name(block(person, "name")) or None
+        fields = _person_fields(person) | _location_fields(person)
+        fields["full_name"] = _full_name(section(person, "name")) or None
         title = fields["full_name"] or fields["username"] or natural_id
         return Curated(natural_id=natural_id, title=title, fields=fields)
 

@@ -1,22 +1,28 @@
 """The SQS message contract (build, send, parse, validate) and the queues' addresses and depths.
 
 The processing side accepts a message from any producer (ingest, replay, a DLQ
-redrive, an operator) only after ``message_parse`` has checked its shape.
+redrive, an operator) only after ``message_parse`` (or ``message_check``) has checked
+its shape: fields, feed, key scheme, hash and a sane ``capturedAt``.
 """
 
 from __future__ import annotations
 
 import functools
 import json
+import re
 from dataclasses import asdict, dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
+from pipeline.core.clock import utc_now
 from pipeline.core.config import PipelineConfig
-from pipeline.core.constants import MESSAGE_SCHEMA_VERSION
+from pipeline.core.constants import CAPTURED_AT_MAX_AHEAD, MESSAGE_SCHEMA_VERSION, PRODUCT_EPOCH
 from pipeline.core.errors import InvalidMessage
 from pipeline.sources import is_known_feed
 from pipeline.stores import aws
+from pipeline.stores.raw_store import raw_key_parse
+
+_SHA256 = re.compile(r"[0-9a-f]{64}")
 
 _FIELDS: dict[str, type] = {
     "schemaVersion": int,
@@ -126,20 +132,63 @@ def message_parse(body: str) -> RawObjectMessage:
         value = data.get(name)
         if not isinstance(value, kind) or isinstance(value, bool):
             raise InvalidMessage(f"field {name!r} is missing or not {kind.__name__}")
-    return _validated(RawObjectMessage(**{name: data[name] for name in _FIELDS}))
+    return message_check(RawObjectMessage(**{name: data[name] for name in _FIELDS}))
 
 
-def _validated(message: RawObjectMessage) -> RawObjectMessage:
+def message_check(message: RawObjectMessage, *, now: datetime | None = None) -> RawObjectMessage:
+    """Check a message's shape against the contract, without I/O; raise InvalidMessage.
+
+    Beyond field types: a known feed, an ``s3Key`` in the raw layout for that feed whose
+    stamp is ``capturedAt`` and whose hash part is ``hash``, and a ``capturedAt`` in
+    [PRODUCT_EPOCH, now + CAPTURED_AT_MAX_AHEAD]. Checks against the object itself
+    (metadata, body hash) are processing's, in the one GetObject it makes.
+    """
     if message.schemaVersion != MESSAGE_SCHEMA_VERSION:
         raise InvalidMessage(f"unsupported schemaVersion {message.schemaVersion}")
     if not is_known_feed(message.source, message.type):
-        raise InvalidMessage(f"unknown source/type {message.source}/{message.type}")
+        raise InvalidMessage(f"unknown source/type {message.source[:40]}/{message.type[:40]}")
     if message.recordCount < 0:
         raise InvalidMessage("recordCount is negative")
+    if not _SHA256.fullmatch(message.hash):
+        raise InvalidMessage("hash is not a sha256 hex digest")
+    captured = captured_at_parse(message.capturedAt, now=now)
+    key = raw_key_parse(message.s3Key)
+    if key is None:
+        raise InvalidMessage(
+            f"s3Key {message.s3Key[:120]!r} is not a raw key"
+            " (raw/source=…/type=…/date=…/<stamp>-<hash>.json)"
+        )
+    if (key.source, key.type) != (message.source, message.type):
+        raise InvalidMessage(
+            f"s3Key is under {key.source[:40]}/{key.type[:40]}, not this message's feed"
+        )
+    if key.digest != message.hash[: len(key.digest)]:
+        raise InvalidMessage("s3Key's hash part does not match the message hash")
+    if key.captured_at != captured:
+        raise InvalidMessage(
+            f"capturedAt {message.capturedAt[:40]!r} is not the s3Key's stamp {key.stamp}"
+        )
+    return message
+
+
+def captured_at_parse(value: str, *, now: datetime | None = None) -> datetime:
+    """A message's ``capturedAt`` as an aware UTC time inside the sane window."""
+    shown = repr(value[:40])
     try:
-        captured = datetime.fromisoformat(message.capturedAt)
+        captured = datetime.fromisoformat(value)
     except ValueError:
-        raise InvalidMessage(f"capturedAt {message.capturedAt[:40]!r} is not ISO 8601") from None
+        raise InvalidMessage(f"capturedAt {shown} is not ISO 8601") from None
     if captured.utcoffset() is None:
         raise InvalidMessage("capturedAt has no time zone")
-    return message
+    try:
+        captured = captured.astimezone(UTC)
+    except OverflowError:
+        # e.g. 0001-01-01T00:00:00+14:00, which is before year 1 in UTC.
+        raise InvalidMessage(f"capturedAt {shown} is out of range") from None
+    if captured < PRODUCT_EPOCH:
+        raise InvalidMessage(
+            f"capturedAt {shown} is before the pipeline existed ({PRODUCT_EPOCH.date()})"
+        )
+    if captured > (now or utc_now()) + CAPTURED_AT_MAX_AHEAD:
+        raise InvalidMessage(f"capturedAt {shown} is in the future")
+    return captured

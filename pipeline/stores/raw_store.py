@@ -1,19 +1,51 @@
-"""The S3 raw layer: key scheme, write, read and list. Objects are never deleted."""
+"""The S3 raw layer: key scheme (build and parse), write, read and list. Never deleted.
+
+The key scheme has one home: ``raw_key`` builds keys, ``raw_key_parse`` reads them back
+(replay lists with it, the message contract checks ``s3Key`` with it), and
+``raw_metadata_check`` holds an object's metadata against the capture a message claims.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from datetime import datetime
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
 
 from pipeline.core.config import PipelineConfig
 from pipeline.core.constants import (
     QUARANTINE_PREFIX,
     RAW_KEY_HASH_CHARS,
     RAW_KEY_TEMPLATE,
+    RAW_META_CAPTURED_AT,
+    RAW_META_SOURCE,
+    RAW_META_TYPE,
     RAW_PREFIX,
     RAW_STAMP_FORMAT,
 )
+from pipeline.core.errors import InvalidMessage
 from pipeline.stores import aws
+
+# RAW_KEY_TEMPLATE read back: the stamp is RAW_STAMP_FORMAT (date, time, microseconds).
+_RAW_KEY = re.compile(
+    re.escape(RAW_PREFIX) + r"/source=(?P<source>[^/=]+)/type=(?P<type>[^/=]+)"
+    r"/date=(?P<date>\d{4}-\d{2}-\d{2})/(?P<stamp>\d{8}T\d{12}Z)"
+    r"-(?P<digest>[0-9a-f]{" + str(RAW_KEY_HASH_CHARS) + r"})\.json",
+    re.ASCII,
+)
+
+
+@dataclass(frozen=True)
+class RawKey:
+    """A raw key split into its parts: feed, date partition, capture stamp and hash prefix."""
+
+    key: str
+    source: str
+    type: str
+    day: date
+    stamp: str
+    captured_at: datetime
+    digest: str
 
 
 def raw_key(*, source: str, type_: str, captured_at: datetime, digest: str) -> str:
@@ -25,6 +57,48 @@ def raw_key(*, source: str, type_: str, captured_at: datetime, digest: str) -> s
         stamp=captured_at.strftime(RAW_STAMP_FORMAT),
         digest=digest[:RAW_KEY_HASH_CHARS],
     )
+
+
+def raw_key_parse(key: str) -> RawKey | None:
+    """The parts of a key ``raw_key`` would build (date partition = stamp's day), else None."""
+    match = _RAW_KEY.fullmatch(key)
+    if match is None:
+        return None
+    try:
+        captured = datetime.strptime(match["stamp"], RAW_STAMP_FORMAT).replace(tzinfo=UTC)
+        day = date.fromisoformat(match["date"])
+    except ValueError:
+        return None
+    if captured.date() != day:
+        return None
+    return RawKey(
+        key, match["source"], match["type"], day, match["stamp"], captured, match["digest"]
+    )
+
+
+def raw_metadata_check(
+    metadata: Mapping[str, str], *, source: str, type_: str, captured_at: datetime
+) -> None:
+    """Raise InvalidMessage when an object's metadata contradicts the claimed feed or capture.
+
+    Ingest writes ``source``, ``type`` and ``captured-at`` on every object; an object
+    without them (written by hand) is judged by its key alone.
+    """
+    for name, claimed in ((RAW_META_SOURCE, source), (RAW_META_TYPE, type_)):
+        if name in metadata and metadata[name] != claimed:
+            raise InvalidMessage(f"the object's {name} metadata is not {claimed!r}")
+    stored = metadata.get(RAW_META_CAPTURED_AT)
+    if stored is None:
+        return
+    try:
+        moment = datetime.fromisoformat(stored)
+        same = moment.utcoffset() is not None and moment == captured_at
+    except (ValueError, OverflowError):
+        same = False
+    if not same:
+        raise InvalidMessage(
+            f"capturedAt does not match the object's captured-at metadata {stored[:40]!r}"
+        )
 
 
 def quarantine_key(*, source: str, type_: str, captured_at: datetime, digest: str) -> str:
