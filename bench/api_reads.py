@@ -66,6 +66,8 @@ ENVIRONMENT = {
     "DJANGO_SETTINGS_MODULE": "twl_site.settings",
     "TWL_S3_REQUIRE_TLS": "false",
     "TWL_API_ANON_RATE": "",  # no throttle: many requests a second
+    "TWL_PAGE_RATE": "",
+    "TWL_HEALTH_RATE": "",
     "TWL_LOG_LEVEL": "WARNING",
     "TWL_SQLITE_PATH": ":memory:",
 }

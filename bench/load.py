@@ -77,6 +77,8 @@ def start_gunicorn(env: dict[str, str], port: int) -> subprocess.Popen:
         "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
         "TWL_SSL_REDIRECT": "false",
         "TWL_API_ANON_RATE": "",
+        "TWL_PAGE_RATE": "",
+        "TWL_HEALTH_RATE": "",
     }
     command = [
         str(GUNICORN),

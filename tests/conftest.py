@@ -18,8 +18,12 @@ os.environ["AWS_SECURITY_TOKEN"] = "testing"
 os.environ["AWS_SESSION_TOKEN"] = "testing"
 os.environ["AWS_DEFAULT_REGION"] = "us-east-1"
 os.environ.pop("AWS_PROFILE", None)
-# Many requests per second in API tests; the throttle has its own test.
+# Many requests per second in API tests; the throttles have their own tests
+# (tests/api/test_throttling.py), which switch them on. For subprocesses; in this
+# process the settings were read before this file runs: see ``throttles_off``.
 os.environ["TWL_API_ANON_RATE"] = ""
+os.environ["TWL_PAGE_RATE"] = ""
+os.environ["TWL_HEALTH_RATE"] = ""
 
 from moto import mock_aws
 
@@ -56,6 +60,19 @@ def settings_for_local_stack(settings, stage: str):
         setattr(settings, name, getattr(settings, name))
     use_stage(settings, stage)
     return settings
+
+
+@pytest.fixture(autouse=True)
+def throttles_off(settings, monkeypatch) -> None:
+    """No rate limit unless a test sets one: pytest-django read the settings before this file.
+
+    DRF fixes its throttle rates on the class at import, so the API's is patched there.
+    """
+    from rest_framework.throttling import AnonRateThrottle
+
+    settings.TWL_PAGE_RATE = ""
+    settings.TWL_HEALTH_RATE = ""
+    monkeypatch.setattr(AnonRateThrottle, "THROTTLE_RATES", {"anon": None})
 
 
 @pytest.fixture

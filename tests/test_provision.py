@@ -28,6 +28,7 @@ from pipeline.core.constants import (
 )
 from pipeline.deploy.provision import Change, ProvisionError, has_drift, provision
 from pipeline.stores import aws
+from pipeline.stores.throttle import LEDGER_TTL_ATTRIBUTE
 
 READ_PREFIXES = ("Get", "Head", "Describe", "List")
 
@@ -69,6 +70,10 @@ def _set_queue_attribute(config: PipelineConfig, name: str, key: str, value: str
 
 def _table(config: PipelineConfig, name: str) -> dict[str, Any]:
     return aws.dynamodb(config).describe_table(TableName=name)["Table"]
+
+
+def _ttl(config: PipelineConfig, name: str) -> dict[str, Any]:
+    return dict(aws.dynamodb(config).describe_time_to_live(TableName=name)["TimeToLiveDescription"])
 
 
 def _by_resource(changes: list[Change]) -> dict[str, Change]:
@@ -139,6 +144,11 @@ def test_first_run_creates_every_resource_with_the_required_settings(config, mot
         [(LEDGER_PK, "HASH"), (LEDGER_SK, "RANGE")],
         {RUNS_INDEX: [(RUNS_INDEX_PK, "HASH"), (RUNS_INDEX_SK, "RANGE")]},
     )
+    assert _ttl(config, config.ledger_table) == {
+        "TimeToLiveStatus": "ENABLED",
+        "AttributeName": LEDGER_TTL_ATTRIBUTE,
+    }
+    assert _ttl(config, config.curated_table)["TimeToLiveStatus"] == "DISABLED"
 
 
 def test_second_run_changes_nothing_and_says_so(config, moto_aws):
@@ -225,6 +235,43 @@ def test_missing_gsi_is_added_back(config, moto_aws):
     assert not has_drift(provision(config=config))
 
 
+def test_ledger_ttl_switched_off_is_reported_then_switched_back_on(config, moto_aws):
+    provision(config=config)
+    aws.dynamodb(config).update_time_to_live(
+        TableName=config.ledger_table,
+        TimeToLiveSpecification={"Enabled": False, "AttributeName": LEDGER_TTL_ATTRIBUTE},
+    )
+
+    [drift] = [c for c in provision(config=config, check_only=True) if c.action != "ok"]
+    assert drift.resource == f"dynamodb:{config.ledger_table}"
+    assert drift.detail == f"drift: time to live: missing -> {LEDGER_TTL_ATTRIBUTE}"
+    assert _ttl(config, config.ledger_table)["TimeToLiveStatus"] == "DISABLED"
+
+    change = _by_resource(provision(config=config))[f"dynamodb:{config.ledger_table}"]
+
+    assert change.action == "update"
+    assert _ttl(config, config.ledger_table)["TimeToLiveStatus"] == "ENABLED"
+    assert not has_drift(provision(config=config, check_only=True))
+
+
+def test_ledger_ttl_on_another_attribute_fails_clearly_and_is_left_alone(config, moto_aws):
+    provision(config=config)
+    ddb = aws.dynamodb(config)
+    ddb.update_time_to_live(
+        TableName=config.ledger_table,
+        TimeToLiveSpecification={"Enabled": False, "AttributeName": LEDGER_TTL_ATTRIBUTE},
+    )
+    ddb.update_time_to_live(
+        TableName=config.ledger_table,
+        TimeToLiveSpecification={"Enabled": True, "AttributeName": "gone_at"},
+    )
+
+    with pytest.raises(ProvisionError, match="TTL is on attribute 'gone_at'"):
+        provision(config=config)
+
+    assert _ttl(config, config.ledger_table)["AttributeName"] == "gone_at"
+
+
 def test_existing_policy_statements_are_kept_when_the_tls_statement_is_added(config, moto_aws):
     s3, bucket = aws.s3(config), config.raw_bucket
     s3.create_bucket(Bucket=bucket)
@@ -288,6 +335,10 @@ def test_table_without_kms_encryption_is_reported_as_drift(config, moto_aws):
                 "Projection": {"ProjectionType": "ALL"},
             }
         ],
+    )
+    ddb.update_time_to_live(
+        TableName=config.ledger_table,
+        TimeToLiveSpecification={"Enabled": True, "AttributeName": LEDGER_TTL_ATTRIBUTE},
     )
 
     change = _by_resource(provision(config=config, check_only=True))[

@@ -45,6 +45,7 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "corsheaders",
+    "csp",
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",
@@ -54,8 +55,13 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Content-Security-Policy and Permissions-Policy on every response (pages, API, admin).
+    "csp.middleware.CSPMiddleware",
+    "django_permissions_policy.PermissionsPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "corsheaders.middleware.CorsMiddleware",
+    # Pages, admin and /api/health per client (DRF throttles the rest of the API).
+    "records_api.throttling.ThrottleMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -107,6 +113,51 @@ SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("TWL_HSTS_INCLUDE_SUBDOMAINS", default
 SECURE_HSTS_PRELOAD = env_bool("TWL_HSTS_PRELOAD", default=True)
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
+
+# --- Content-Security-Policy (django-csp 4) and Permissions-Policy -------------------
+# Everything from this origin, nothing inline: templates load their scripts and styles
+# from static files (tests/api/test_headers.py checks no template has inline ones).
+# data: images are Swagger UI's icons, drawn by its stylesheet.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    },
+}
+# No page uses a device or a powerful feature; the records page's Copy button writes to
+# the clipboard from this origin only.
+PERMISSIONS_POLICY: dict[str, list[str]] = {
+    "accelerometer": [],
+    "autoplay": [],
+    "browsing-topics": [],
+    "camera": [],
+    "clipboard-read": [],
+    "clipboard-write": ["self"],
+    "display-capture": [],
+    "encrypted-media": [],
+    "fullscreen": [],
+    "geolocation": [],
+    "gyroscope": [],
+    "hid": [],
+    "idle-detection": [],
+    "magnetometer": [],
+    "microphone": [],
+    "midi": [],
+    "payment": [],
+    "publickey-credentials-get": [],
+    "screen-wake-lock": [],
+    "serial": [],
+    "usb": [],
+    "xr-spatial-tracking": [],
+}
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -144,12 +195,17 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
     "DEFAULT_RENDERER_CLASSES": [
         "rest_framework.renderers.JSONRenderer",
-        "rest_framework.renderers.BrowsableAPIRenderer",
+        # The browsable API, never pretty-printing more than a bounded page.
+        "records_api.renderers.BoundedBrowsableAPIRenderer",
     ],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "records_api.errors.api_exception_handler",
-    "DEFAULT_THROTTLE_CLASSES": ["rest_framework.throttling.AnonRateThrottle"],
+    # Counted in the ledger table (shared by every Lambda instance), keyed on the address
+    # API Gateway reports, never on X-Forwarded-For: records_api/throttling.py.
+    "DEFAULT_THROTTLE_CLASSES": ["records_api.throttling.SharedAnonRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {"anon": env_str("TWL_API_ANON_RATE", "600/minute") or None},
+    # Any DRF default ident is the TCP peer (REMOTE_ADDR), never a client-set header.
+    "NUM_PROXIES": 0,
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
 
@@ -163,6 +219,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
 }
+
+# Per-client rates outside DRF (same syntax; empty disables): pages and the admin, and
+# /api/health, whose higher rate keeps uptime probes working.
+TWL_PAGE_RATE = env_str("TWL_PAGE_RATE", "300/minute")
+TWL_HEALTH_RATE = env_str("TWL_HEALTH_RATE", "1200/minute")
 
 # CORS: by default any origin may read the API (GET only); set a comma list to restrict.
 _CORS_ORIGINS = env_list("TWL_CORS_ALLOWED_ORIGINS", ["*"])

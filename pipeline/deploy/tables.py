@@ -1,4 +1,4 @@
-"""Provision the curated and ledger tables: on demand, KMS-encrypted, with their indexes."""
+"""Provision the curated and ledger tables: on demand, KMS-encrypted, indexes, item TTL."""
 
 from __future__ import annotations
 
@@ -32,6 +32,7 @@ from pipeline.deploy.reconcile import (
     reconcile,
 )
 from pipeline.stores import aws
+from pipeline.stores.throttle import LEDGER_TTL_ATTRIBUTE
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -48,6 +49,8 @@ PAY_PER_REQUEST: Final = "PAY_PER_REQUEST"
 SSE_ON_STATUSES = frozenset({"ENABLED", "ENABLING", "UPDATING"})
 # Table creation takes seconds on AWS; moto answers ACTIVE at the first poll.
 TABLE_WAITER_CONFIG: WaiterConfigTypeDef = {"Delay": 2, "MaxAttempts": 150}
+# TTL being switched on counts as on; asking again while it switches fails.
+TTL_ON_STATUSES = frozenset({"ENABLED", "ENABLING"})
 
 
 @dataclass(frozen=True)
@@ -70,12 +73,14 @@ class IndexSpec:
 
 @dataclass(frozen=True)
 class TableSpec:
-    """The shape of one DynamoDB table: keys and its global secondary indexes."""
+    """The shape of one DynamoDB table: keys, global secondary indexes, TTL attribute."""
 
     name: str
     pk: str
     sk: str | None
     indexes: tuple[IndexSpec, ...]
+    # Items whose attribute (epoch seconds) has passed are deleted by DynamoDB.
+    ttl_attribute: str | None = None
 
     def key_schema(self) -> list[KeySchemaElementTypeDef]:
         """Table key schema in DynamoDB's wire shape."""
@@ -97,7 +102,8 @@ def table_specs(cfg: PipelineConfig) -> list[TableSpec]:
     runs_index = (IndexSpec(RUNS_INDEX, RUNS_INDEX_PK, RUNS_INDEX_SK),)
     return [
         TableSpec(cfg.curated_table, CURATED_PK, None, curated_indexes),
-        TableSpec(cfg.ledger_table, LEDGER_PK, LEDGER_SK, runs_index),
+        # TTL: the throttle's per-window counters expire on their own.
+        TableSpec(cfg.ledger_table, LEDGER_PK, LEDGER_SK, runs_index, LEDGER_TTL_ATTRIBUTE),
     ]
 
 
@@ -136,6 +142,8 @@ def _create_table(ddb: DynamoDBClient, spec: TableSpec) -> None:
         SSESpecification={"Enabled": True, "SSEType": "KMS"},
     )
     _wait_active(ddb, spec.name)
+    if spec.ttl_attribute:
+        _enable_ttl(ddb, spec.name, spec.ttl_attribute)
 
 
 def _update_table(ddb: DynamoDBClient, name: str, **changes: Any) -> None:
@@ -173,12 +181,38 @@ def _table_settings(
             table.get("SSEDescription", {}).get("Status") in SSE_ON_STATUSES,
             partial(update, SSESpecification={"Enabled": True, "SSEType": "KMS"}),
         ),
+        *_ttl_settings(ddb, spec),
         # Last: AWS keeps backfilling a new index after the table turns ACTIVE again.
         *(
             _index_setting(update, spec, index, _index_shape(table, index.name))
             for index in spec.indexes
         ),
     ]
+
+
+def _ttl_settings(ddb: DynamoDBClient, spec: TableSpec) -> list[Setting]:
+    """The TTL attribute when the spec has one: on, on that attribute."""
+    if not spec.ttl_attribute:
+        return []
+    described = ddb.describe_time_to_live(TableName=spec.name)["TimeToLiveDescription"]
+    on = described.get("TimeToLiveStatus") in TTL_ON_STATUSES
+    current = described.get("AttributeName") if on else None
+    if current is None:
+        write: Callable[[], object] = partial(_enable_ttl, ddb, spec.name, spec.ttl_attribute)
+    else:
+        # AWS changes the attribute only by disabling TTL first, then waiting up to an hour.
+        message = (
+            f"table {spec.name}: TTL is on attribute {current!r}; disable it, then provision "
+            "again (AWS allows re-enabling after about an hour)"
+        )
+        write = partial(cannot_fix, message)
+    return [Setting("time to live", spec.ttl_attribute, current, write)]
+
+
+def _enable_ttl(ddb: DynamoDBClient, name: str, attribute: str) -> None:
+    ddb.update_time_to_live(
+        TableName=name, TimeToLiveSpecification={"Enabled": True, "AttributeName": attribute}
+    )
 
 
 def _index_setting(

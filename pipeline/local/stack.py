@@ -3,23 +3,31 @@
 ``LocalStack`` is what ``manage.py runlocal`` (and so ``make run``) starts. Every piece
 listens on loopback; the pipeline code it drives is the same that runs in Lambda,
 pointed at the emulator and the sandbox by configuration only.
+
+It refuses to start (``NotLocal``, before anything is started or created) unless
+everything it would touch is on this machine; ``local_only_problems`` says what counts.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import re
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.management import call_command
 from django.core.servers.basehttp import ThreadedWSGIServer, WSGIRequestHandler
+from django.db import DEFAULT_DB_ALIAS, connections
 
 from pipeline.core.config import get_config
 from pipeline.deploy.provision import provision
 from pipeline.handlers import process_sqs_event
+from pipeline.local.admin_user import NotLocal, database_not_local, is_loopback
 from pipeline.local.emulator import Emulator
 from pipeline.local.poller import poll_once
 from pipeline.services.ingest import ingest
@@ -27,6 +35,78 @@ from pipeline.sources import SOURCES
 from pipeline.stores import aws
 
 log = logging.getLogger("pipeline.local")
+
+# botocore reads these itself (the generic one and one per service, e.g. _S3).
+ENDPOINT_VARIABLE: Final = "AWS_ENDPOINT_URL"
+# What makes a shell act on a real AWS account: a named profile, a container or
+# web-identity credential source, or an access key AWS issued (AKIA long-term, ASIA
+# temporary). Test keys such as "testing" or "local" are not AWS-issued.
+REAL_AWS_SOURCES: Final = (
+    "AWS_PROFILE",
+    "AWS_DEFAULT_PROFILE",
+    "AWS_WEB_IDENTITY_TOKEN_FILE",
+    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+    "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+)
+AWS_ISSUED_KEY_ID: Final = re.compile(r"(AKIA|ASIA)[A-Z0-9]{16}")
+
+
+def local_only_problems(
+    *,
+    host: str,
+    environ: Mapping[str, str],
+    endpoint_setting: str | None,
+    database: Mapping[str, Any],
+) -> list[str]:
+    """Why the stack would reach beyond this machine; empty when it would not.
+
+    - ``host``: every server it starts (the emulator, the sandbox, the web app with
+      its default login) must listen on loopback.
+    - AWS: no endpoint named in the environment or the settings other than a loopback
+      one (the stack points every client at its own emulator), not inside Lambda, and
+      no real-account credentials in the environment. Files in ~/.aws are not read
+      here: every client the stack drives is pinned to the emulator, so they are never
+      sent anywhere else.
+    - the database (``DATABASE_URL``): on this machine (``database_not_local``).
+    """
+    problems = []
+    if not is_loopback(host):
+        problems.append(f"--host {host!r} is not a loopback address")
+    if environ.get("AWS_LAMBDA_FUNCTION_NAME"):
+        problems.append("running inside AWS Lambda")
+    endpoints = {
+        name: value
+        for name, value in environ.items()
+        if (name == ENDPOINT_VARIABLE or name.startswith(f"{ENDPOINT_VARIABLE}_")) and value
+    }
+    if endpoint_setting:
+        endpoints.setdefault("settings.AWS_ENDPOINT_URL", endpoint_setting)
+    for name, url in sorted(endpoints.items()):
+        if not is_loopback(urlsplit(url).hostname or ""):
+            problems.append(f"{name} names {url!r}, not an emulator on this machine")
+    sources = [name for name in REAL_AWS_SOURCES if environ.get(name)]
+    if AWS_ISSUED_KEY_ID.fullmatch(environ.get("AWS_ACCESS_KEY_ID", "")):
+        sources.append("AWS_ACCESS_KEY_ID (an AWS-issued key)")
+    if sources:
+        problems.append(f"real AWS credentials are configured: {', '.join(sources)}")
+    if reason := database_not_local(database, environ):
+        problems.append(reason)
+    return problems
+
+
+def ensure_local_only(host: str) -> None:
+    """Raise ``NotLocal`` listing every reason the stack would reach beyond this machine."""
+    problems = local_only_problems(
+        host=host,
+        environ=os.environ,
+        endpoint_setting=settings.AWS_ENDPOINT_URL,
+        database=connections.settings[DEFAULT_DB_ALIAS],
+    )
+    if problems:
+        raise NotLocal(
+            "refusing to start the local stack, which only talks to its own emulator and "
+            "a local database: " + "; ".join(problems)
+        )
 
 
 @dataclass
@@ -64,7 +144,11 @@ class LocalStack:
     _closers: list[Callable[[], None]] = field(default_factory=list)
 
     def start(self) -> LocalStack:
-        """Bring up servers and resources (no loops yet); on failure, tear down."""
+        """Bring up servers and resources (no loops yet); on failure, tear down.
+
+        Refuses (``NotLocal``) before starting anything when not everything is local.
+        """
+        ensure_local_only(self.options.host)
         try:
             self._start_aws()
             self._start_sources()

@@ -7,12 +7,15 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from pipeline.local.admin_user import NotLocal
 from pipeline.local.stack import LocalStack, StackOptions
 
 
 class Command(BaseCommand):
     help = (
-        "Start moto, the sandbox sources, the scheduler, the worker and the web app on 127.0.0.1."
+        "Start moto, the sandbox sources, the scheduler, the worker and the web app on 127.0.0.1. "
+        "Refuses to run against anything not on this machine (an AWS endpoint or "
+        "credentials, a remote database)."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -54,6 +57,8 @@ class Command(BaseCommand):
         )
         try:
             stack.start()
+        except NotLocal as exc:
+            raise CommandError(str(exc)) from exc
         except OSError as exc:
             raise CommandError(f"could not start the local stack: {exc}") from exc
         # SIGTERM (e.g. from a process manager) stops as cleanly as Ctrl-C.
