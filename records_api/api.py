@@ -6,6 +6,8 @@ from typing import Any
 
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
+from rest_framework.exceptions import APIException
+from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.reverse import reverse
@@ -23,12 +25,19 @@ from pipeline.selectors.records import (
 )
 from pipeline.stores.ledger import run_list
 from records_api import serializers as s
+from records_api.limits import RAW_ITEM_MAX_BYTES
+from records_api.previews import json_size
 
 ERRORS = {
     400: OpenApiResponse(s.ErrorSerializer, description="invalid parameter"),
     503: OpenApiResponse(s.ErrorSerializer, description="data store unavailable"),
 }
 NOT_FOUND = {404: OpenApiResponse(s.ErrorSerializer, description="no such record")}
+TOO_LARGE = {
+    status.HTTP_422_UNPROCESSABLE_ENTITY: OpenApiResponse(
+        s.ErrorSerializer, description=f"the raw item is over {RAW_ITEM_MAX_BYTES // 2**20} MB"
+    )
+}
 RECORD_ID = OpenApiParameter(
     "record_id",
     str,
@@ -91,16 +100,35 @@ class RecordDetailApi(APIView):
         return Response(s.RecordSerializer(record, context={"request": request}).data)
 
 
+class RawItemTooLarge(APIException):
+    """The raw item is larger than this endpoint answers (HTTP 422).
+
+    Not 413: that status is about the request's content, and this request has none.
+    422 says the request is understood and well-formed but cannot be carried out for
+    this record; the detail says why and where the record's curated form is.
+    """
+
+    status_code = status.HTTP_422_UNPROCESSABLE_ENTITY
+    default_code = "item_too_large"
+
+
 class RecordRawApi(APIView):
     """The record's item as its source sent it, read from the raw object in S3."""
 
     @extend_schema(
         operation_id="records_raw_retrieve",
         parameters=[RECORD_ID],
-        responses={200: s.RawItemSerializer, **NOT_FOUND, **ERRORS},
+        responses={200: s.RawItemSerializer, **NOT_FOUND, **TOO_LARGE, **ERRORS},
     )
     def get(self, request: Request, record_id: str) -> Response:
-        return Response(s.RawItemSerializer(record_raw_item(record_id, config=get_config())).data)
+        raw = record_raw_item(record_id, config=get_config())
+        if json_size(raw["item"], encoder=JSONRenderer.encoder_class) > RAW_ITEM_MAX_BYTES:
+            raise RawItemTooLarge(
+                f"the raw item of {record_id} is over {RAW_ITEM_MAX_BYTES // 2**20} MB as JSON, "
+                f"more than this endpoint answers; its curated record is at "
+                f"{reverse('api-record-detail', args=[record_id])}"
+            )
+        return Response(s.RawItemSerializer(raw).data)
 
 
 class AnalyticsApi(APIView):

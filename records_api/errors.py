@@ -6,6 +6,13 @@ import logging
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
+from django.conf import settings
+from django.core.exceptions import (
+    RequestDataTooBig,
+    SuspiciousOperation,
+    TooManyFieldsSent,
+    TooManyFilesSent,
+)
 from rest_framework import status
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
@@ -27,8 +34,29 @@ def _validation(exc: ValidationError) -> Response:
     return Response(_body("bad_request", message, fields=fields), status.HTTP_400_BAD_REQUEST)
 
 
+def suspicious_request(exc: SuspiciousOperation) -> tuple[dict[str, Any], int]:
+    """A request Django refuses to read (too many fields, too large a body, …): body and status.
+
+    Shared by the API's handler and ``handler400`` (which sees those Django raises
+    before any view runs).
+    """
+    if isinstance(exc, RequestDataTooBig):
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        detail = f"the request body is over the {limit:,} bytes this site reads"
+        return _body("request_too_large", detail), status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    if isinstance(exc, (TooManyFieldsSent, TooManyFilesSent)):
+        limit = settings.DATA_UPLOAD_MAX_NUMBER_FIELDS
+        detail = f"too many query or form parameters; at most {limit:,} are read"
+        return _body("bad_request", detail), status.HTTP_400_BAD_REQUEST
+    return _body("bad_request", "the request is malformed"), status.HTTP_400_BAD_REQUEST
+
+
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     """Map pipeline, AWS and DRF errors to JSON; unknown errors are logged and answered 500."""
+    if isinstance(exc, SuspiciousOperation):
+        log.warning("refused request on %s: %s", context["request"].path, exc)
+        body, refused = suspicious_request(exc)
+        return Response(body, refused)
     if isinstance(exc, BadRequest):
         return Response(
             _body("bad_request", str(exc), field=exc.field), status.HTTP_400_BAD_REQUEST

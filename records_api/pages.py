@@ -4,6 +4,9 @@ A page view raises; ``page`` turns what it raised into the page a person should 
 a bad parameter is the same page with the message and a 400, a missing record the
 site's 404 page (or the same page, for a lookup), AWS trouble the same page with a
 banner and a 503. Never a traceback, never AWS's own words on a public page.
+
+Pages only read: GET and HEAD render, OPTIONS says so (``Allow``), anything else is a
+405 before the view runs, whatever the request carries.
 """
 
 from __future__ import annotations
@@ -14,8 +17,9 @@ from collections.abc import Callable
 from http import HTTPStatus
 from typing import Any
 
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed
 from django.shortcuts import render
+from django.views.decorators.csrf import csrf_exempt
 
 from pipeline.core.errors import AWS_ERRORS, BadRequest, NotFound
 
@@ -25,6 +29,8 @@ UNAVAILABLE = (
     "The data store cannot be reached right now. The page will work again once it is back."
 )
 NOT_FOUND_TEMPLATE = "404.html"
+PAGE_METHODS = ("GET", "HEAD")
+ALLOW = ", ".join((*PAGE_METHODS, "OPTIONS"))
 
 View = Callable[..., HttpResponse]
 ContextFor = Callable[[HttpRequest], dict[str, Any]]
@@ -41,8 +47,20 @@ def page(template: str, *, context: ContextFor | None = None) -> Callable[[View]
     """Render ``template`` (with ``context(request)``) for errors the view raises."""
 
     def decorate(view: View) -> View:
+        # CSRF-exempt because nothing but GET and HEAD ever reaches the view: a POST is
+        # a 405 (not the CSRF check's 403), and its body is never read.
+        @csrf_exempt
         @functools.wraps(view)
         def inner(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+            if request.method == "OPTIONS":
+                return HttpResponse(headers={"Allow": ALLOW})
+            if request.method not in PAGE_METHODS:
+                refused = HttpResponseNotAllowed(PAGE_METHODS)
+                refused["Allow"] = ALLOW
+                return refused
+            # Parsed up front, so a query Django refuses (over 1,000 parameters) is the
+            # same 400 page (handler400) on every page, whether it reads the query or not.
+            request.GET  # noqa: B018
             try:
                 return view(request, *args, **kwargs)
             except _PAGE_ERRORS as exc:

@@ -88,7 +88,9 @@ class LastIngestSerializer(serializers.Serializer):
     last_success_at = serializers.CharField(allow_null=True)
     seconds_since = serializers.IntegerField(allow_null=True)
     last_failure_at = serializers.CharField(allow_null=True)
-    last_error = serializers.CharField(allow_null=True)
+    last_error = serializers.CharField(
+        allow_null=True, help_text="why the last ingest failed, in short; details are for staff"
+    )
 
 
 class SummarySerializer(serializers.Serializer):
@@ -138,7 +140,12 @@ class FeedOutcomeSerializer(serializers.Serializer):
     hash = serializers.CharField(allow_null=True)
     s3_key = serializers.CharField(allow_null=True)
     message_id = serializers.CharField(allow_null=True)
-    error = serializers.CharField(allow_null=True)
+    # The safe reason, never the stored error text (AWS's words stay in the admin).
+    error = serializers.CharField(
+        source="public_reason",
+        allow_null=True,
+        help_text="why the feed failed, in short; details are for staff",
+    )
     schema_drift = serializers.CharField(allow_null=True, required=False)
 
 

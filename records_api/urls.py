@@ -27,15 +27,15 @@ def _lazy(factory: Callable[[], Callable[..., HttpResponse]]) -> Callable[..., H
 
 
 def _schema_view() -> Callable[..., HttpResponse]:
-    from drf_spectacular.views import SpectacularAPIView
+    from records_api.docs import ApiSchemaView
 
-    return SpectacularAPIView.as_view()
+    return ApiSchemaView.as_view()
 
 
 def _docs_view() -> Callable[..., HttpResponse]:
-    from drf_spectacular.views import SpectacularSwaggerView
+    from records_api.docs import ApiDocsView
 
-    return SpectacularSwaggerView.as_view(url_name="api-schema")
+    return ApiDocsView.as_view(url_name="api-schema")
 
 
 urlpatterns = [

@@ -6,13 +6,13 @@ they raise is turned into a page by ``records_api.pages.page`` (one error path).
 
 from __future__ import annotations
 
-import json
 import logging
 from http import HTTPStatus
 from typing import Any
 from urllib.parse import urlencode
 
 from django.core import signing
+from django.core.exceptions import SuspiciousOperation
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -23,8 +23,11 @@ from pipeline.selectors.analytics import analytics_get
 from pipeline.selectors.records import record_detail, record_list, record_raw_item
 from pipeline.sources import SOURCES, known_types
 from pipeline.stores.messages import queue_depths
+from records_api import limits
 from records_api.charts import bar_chart, line_chart
+from records_api.errors import suspicious_request
 from records_api.pages import LookupMiss, page
+from records_api.previews import fields_preview, json_preview
 
 log = logging.getLogger(__name__)
 
@@ -153,16 +156,26 @@ def _lookup(record_id: str) -> HttpResponse:
 
 @page("records_api/record_detail.html", context=lambda request: {"record": None})
 def record_page(request: HttpRequest, record_id: str) -> HttpResponse:
-    """One record: core information, curated fields, and the raw item as pretty JSON."""
+    """One record: core information, curated fields, and the raw item as pretty JSON.
+
+    Both are bounded (``records_api.limits``): the page stays small whatever the item,
+    and links to the plain JSON for the whole of it.
+    """
     config = get_config()
     record = record_detail(record_id, config=config)
     raw = record_raw_item(record_id, config=config, record=record)
+    api_raw_url = reverse("api-record-raw", args=[record_id])
     context = {
         "record": record,
-        "fields": sorted(record.get("data", {}).items()),
-        "raw_json": json.dumps(raw["item"], indent=2, ensure_ascii=False, default=str),
+        "fields": fields_preview(
+            record.get("data") or {},
+            per_field=limits.FIELD_PREVIEW_BYTES,
+            total=limits.FIELDS_PREVIEW_BYTES,
+        ),
+        "raw": json_preview(raw["item"], limit=limits.RAW_PREVIEW_BYTES, indent=2),
         "api_url": reverse("api-record-detail", args=[record_id]),
-        "api_raw_url": reverse("api-record-raw", args=[record_id]),
+        "api_raw_url": api_raw_url,
+        "raw_json_url": f"{api_raw_url}?{urlencode({'format': 'json'})}",
     }
     return render(request, "records_api/record_detail.html", context)
 
@@ -170,6 +183,18 @@ def record_page(request: HttpRequest, record_id: str) -> HttpResponse:
 def _wants_json(request: HttpRequest) -> bool:
     # path_info: the path below the script prefix (/dev, /prod behind API Gateway).
     return request.path_info.startswith("/api/")
+
+
+def bad_request(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    """400 (413 for a body too large) for requests Django refuses before any view runs."""
+    if isinstance(exception, SuspiciousOperation):
+        body, code = suspicious_request(exception)
+    else:
+        detail = "the request is malformed"
+        body, code = {"error": "bad_request", "detail": detail}, HTTPStatus.BAD_REQUEST
+    if _wants_json(request):
+        return JsonResponse(body, status=code)
+    return render(request, "400.html", {"message": body["detail"]}, status=code)
 
 
 def page_not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:

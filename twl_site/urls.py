@@ -9,5 +9,6 @@ urlpatterns = [
     path("admin/", admin.site.urls),
 ]
 
+handler400 = "records_api.views.bad_request"
 handler404 = "records_api.views.page_not_found"
 handler500 = "records_api.views.server_error"

@@ -19,6 +19,11 @@ from pipeline.selectors import records
 from pipeline.sources import SOURCES, known_types
 
 RECORDS_PER_PAGE = 25
+# The record page shows at most this much of the curated data (pretty JSON, ASCII, so at
+# most 6x once HTML-escaped) and of each field: a curated item can be 400 KB, nested 32
+# deep, which pretty-prints to many MB. The API has the whole record.
+DATA_PREVIEW_CHARS = 128 * 1024
+FIELD_PREVIEW_CHARS = 4 * 1024
 # Field order on the record page; anything else follows alphabetically.
 RECORD_FIELDS = (
     "id",
@@ -87,7 +92,7 @@ class RecordAdmin(ConsoleAdmin):
                 "breadcrumb_tail": record_id,
                 "record": record,
                 "fields": _record_fields(record),
-                "data_json": json.dumps(record.get("data"), indent=2, sort_keys=True, default=str),
+                **_data_preview(record.get("data")),
                 "public_url": public_record_url(record_id),
             },
         )
@@ -111,7 +116,35 @@ def _record_page(
 
 def _record_fields(record: dict[str, Any]) -> list[tuple[str, Any]]:
     rest = sorted(k for k in record if k not in RECORD_FIELDS and k not in {"data", "source_type"})
-    return [(k, record[k]) for k in (*RECORD_FIELDS, *rest) if k in record]
+    return [(k, _short(record[k])) for k in (*RECORD_FIELDS, *rest) if k in record]
+
+
+def _short(value: Any) -> Any:
+    text = value if isinstance(value, str) else str(value)
+    return text if len(text) <= FIELD_PREVIEW_CHARS else text[:FIELD_PREVIEW_CHARS] + "…"
+
+
+def _data_preview(data: Any) -> dict[str, Any]:
+    """Pretty JSON of the curated data, cut at ``DATA_PREVIEW_CHARS``.
+
+    Encoded chunk by chunk (``iterencode``), so nothing past the cut is ever built.
+    """
+    encoder = json.JSONEncoder(indent=2, sort_keys=True, default=str)
+    parts: list[str] = []
+    used = 0
+    truncated = False
+    for chunk in encoder.iterencode(data):
+        if used + len(chunk) > DATA_PREVIEW_CHARS:
+            parts.append(chunk[: DATA_PREVIEW_CHARS - used])
+            truncated = True
+            break
+        parts.append(chunk)
+        used += len(chunk)
+    return {
+        "data_json": "".join(parts),
+        "data_truncated": truncated,
+        "data_limit_kb": DATA_PREVIEW_CHARS // 1024,
+    }
 
 
 def public_record_url(record_id: str) -> str:

@@ -24,6 +24,8 @@ log = logging.getLogger(__name__)
 
 # Worst first: a source shows the worst status of its feeds.
 STATUS_ORDER = ("failing", "never", "late", "fresh")
+# Public: AWS's own message (endpoint, operation, role ARN) stays in the logs.
+AWS_UNREACHABLE = "the data store cannot be reached"
 
 
 def seconds_since(stamp: str, now: datetime) -> int:
@@ -43,14 +45,20 @@ def feed_status(health: FeedHealth, now: datetime, stale_after: int) -> str:
 def source_status(
     health: Sequence[FeedHealth], sources: Sequence[str], now: datetime, stale_after: int
 ) -> list[dict[str, Any]]:
-    """Per source: last success, last failure and its error, and fresh/late/failing/never."""
+    """Per source: last success, last failure and its reason, and fresh/late/failing/never.
+
+    Public (the dashboard, ``/api/analytics``, ``/api/health``): ``last_error`` is the
+    failure's short, safe reason, never its error text (the admin shows that).
+    """
     rows = []
     for source in sources:
         mine = [h for h in health if h.source == source]
         statuses = [feed_status(h, now, stale_after) for h in mine] or ["never"]
         last_ok = max((h.last_success_at for h in mine if h.last_success_at), default=None)
         last_fail = max((h.last_failure_at for h in mine if h.last_failure_at), default=None)
-        failing = [h.last_error for h, st in zip(mine, statuses, strict=False) if st == "failing"]
+        failing = [
+            h.public_reason for h, st in zip(mine, statuses, strict=False) if st == "failing"
+        ]
         rows.append(
             {
                 "source": source,
@@ -77,7 +85,7 @@ def health_get(*, config: PipelineConfig) -> tuple[bool, dict[str, Any]]:
         health = ledger.feed_health_get(feed_keys(sources), config=config)
     except AWS_ERRORS as exc:
         log.error("health: AWS unreachable: %s", exc)
-        report = {"status": "unavailable", "aws": {"reachable": False, "error": str(exc)[:300]}}
+        report = {"status": "unavailable", "aws": {"reachable": False, "error": AWS_UNREACHABLE}}
         return False, report
     rows = source_status(health, sources, now, config.stale_after_seconds)
     healthy = all(s["status"] == "fresh" for s in rows)

@@ -14,10 +14,18 @@ import uuid
 from datetime import datetime
 
 import requests
+from botocore.exceptions import ClientError
 
 from pipeline.core.clock import iso, utc_now
 from pipeline.core.config import PipelineConfig
-from pipeline.core.errors import PipelineError, SourceError
+from pipeline.core.constants import (
+    RAW_META_CAPTURED_AT,
+    RAW_META_HASH,
+    RAW_META_RUN_ID,
+    RAW_META_SOURCE,
+    RAW_META_TYPE,
+)
+from pipeline.core.errors import AWS_ERRORS, PipelineError, SourceError
 from pipeline.core.logs import log_context
 from pipeline.core.metrics import emit
 from pipeline.core.payloads import content_hash, json_loads_exact
@@ -65,9 +73,10 @@ def _ingest_feed(
             state = ledger.feed_state_get(source=feed.source, type_=feed.type, config=config)
             _fetch_store_send(feed, run_id, config, session, state, outcome)
         except Exception as exc:
-            outcome.outcome, outcome.error = "failed", _describe(exc, outcome)
+            outcome.outcome = "failed"
+            outcome.error, outcome.reason = _describe(exc, outcome)
             log.warning("feed failed: %s", outcome.error)
-            _record_failure(feed, config, outcome.error)
+            _record_failure(feed, config, outcome.error, outcome.reason)
         _emit_metrics(outcome, config)
     return outcome
 
@@ -189,11 +198,11 @@ def _items(
 
 def _metadata(feed: Feed, captured: datetime, digest: str, run_id: str) -> dict[str, str]:
     return {
-        "source": feed.source,
-        "type": feed.type,
-        "captured-at": iso(captured),
-        "content-sha256": digest,
-        "run-id": run_id,
+        RAW_META_SOURCE: feed.source,
+        RAW_META_TYPE: feed.type,
+        RAW_META_CAPTURED_AT: iso(captured),
+        RAW_META_HASH: digest,
+        RAW_META_RUN_ID: run_id,
     }
 
 
@@ -207,17 +216,61 @@ def _record_success(
     )
 
 
-def _record_failure(feed: Feed, config: PipelineConfig, error: str) -> None:
+def _record_failure(feed: Feed, config: PipelineConfig, error: str, reason: str) -> None:
     try:
         ledger.feed_failure_record(
-            source=feed.source, type_=feed.type, at=iso(utc_now()), error=error, config=config
+            source=feed.source,
+            type_=feed.type,
+            at=iso(utc_now()),
+            error=error,
+            reason=reason,
+            config=config,
         )
     except Exception:
         log.exception("could not record the failure of %s/%s", feed.source, feed.type)
 
 
-def _describe(exc: Exception, outcome: FeedOutcome) -> str:
+# What public pages say of a failed AWS call, by the operation that failed; AWS's own
+# message (which can name the bucket, the role ARN, the operation) stays for staff.
+_AWS_PARTS = {
+    "PutObject": "the raw bucket",
+    "GetObject": "the raw bucket",
+    "HeadObject": "the raw bucket",
+    "SendMessage": "the ingestion queue",
+    "GetQueueUrl": "the ingestion queue",
+    "GetItem": "the ledger",
+    "PutItem": "the ledger",
+    "UpdateItem": "the ledger",
+    "BatchGetItem": "the ledger",
+}
+_DATA_STORE = "the data store"
+UNEXPECTED_REASON = "ingest failed unexpectedly"
+
+
+def _describe(exc: Exception, outcome: FeedOutcome) -> tuple[str, str]:
+    """The full error (logs, ledger, admin) and a short, safe reason (public pages, APIs)."""
     text = str(exc) if isinstance(exc, PipelineError) else f"{type(exc).__name__}: {exc}"
+    reason = _public_reason(exc)
     if outcome.s3_key and not outcome.message_id:
         text += f" (stored at {outcome.s3_key} but not enqueued; the next run re-sends it)"
-    return text[:1000]
+        reason += "; the next run sends it again"
+    return text[:1000], reason
+
+
+def _public_reason(exc: Exception) -> str:
+    """Classified where the exception is known: what failed, in words safe for anyone."""
+    if isinstance(exc, requests.HTTPError) and exc.response is not None:
+        return f"the source answered HTTP {exc.response.status_code}"
+    if isinstance(exc, requests.Timeout):
+        return "the source did not answer in time"
+    if isinstance(exc, requests.ConnectionError):
+        return "the source could not be reached"
+    if isinstance(exc, requests.RequestException):
+        return "the request to the source failed"
+    if isinstance(exc, SourceError):
+        return "the source sent an unusable payload"
+    if isinstance(exc, ClientError):
+        return f"{_AWS_PARTS.get(exc.operation_name, _DATA_STORE)} is unavailable"
+    if isinstance(exc, AWS_ERRORS):
+        return "AWS could not be reached"
+    return UNEXPECTED_REASON

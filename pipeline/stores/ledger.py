@@ -47,15 +47,32 @@ class FeedState:
     pending_captured_at: str | None = None
 
 
+# Public pages and APIs show a failure's short, safe reason, never its error text (AWS's
+# words can name a role ARN or an operation). A failure recorded without one shows this.
+UNDISCLOSED_REASON = "ingest failed; the details are in the admin"
+
+
+def public_reason(reason: str | None, error: str | None) -> str | None:
+    """What a public page may say of a failure: its reason; never the error itself."""
+    if reason:
+        return reason
+    return UNDISCLOSED_REASON if error else None
+
+
 @dataclass(frozen=True)
 class FeedHealth:
-    """How one feed's latest ingests went."""
+    """How one feed's latest ingests went (``last_error`` is for staff, ``last_reason`` public)."""
 
     source: str
     type: str
     last_success_at: str | None = None
     last_failure_at: str | None = None
     last_error: str | None = None
+    last_reason: str | None = None
+
+    @property
+    def public_reason(self) -> str | None:
+        return public_reason(self.last_reason, self.last_error)
 
 
 @dataclass
@@ -70,8 +87,13 @@ class FeedOutcome:
     hash: str | None = None
     s3_key: str | None = None
     message_id: str | None = None
-    error: str | None = None
+    error: str | None = None  # the full error: logs and the admin only
+    reason: str | None = None  # short and safe: what public pages and APIs show
     schema_drift: str | None = None
+
+    @property
+    def public_reason(self) -> str | None:
+        return public_reason(self.reason, self.error)
 
 
 @dataclass
@@ -131,7 +153,7 @@ def feed_state_put(state: FeedState, *, config: PipelineConfig) -> None:
 # --- feed health: one item for every feed ----------------------------------------------
 
 _HEALTH_KEY = {LEDGER_PK: AGG_PK, LEDGER_SK: AGG_SOURCES_SK}
-_OK, _FAIL, _ERR = "ok#", "fail#", "err#"
+_OK, _FAIL, _ERR, _REASON = "ok#", "fail#", "err#", "rsn#"
 MAX_ERROR_CHARS = 500
 
 
@@ -141,10 +163,20 @@ def feed_success_record(*, source: str, type_: str, at: str, config: PipelineCon
 
 
 def feed_failure_record(
-    *, source: str, type_: str, at: str, error: str, config: PipelineConfig
+    *,
+    source: str,
+    type_: str,
+    at: str,
+    error: str,
+    reason: str | None = None,
+    config: PipelineConfig,
 ) -> None:
-    """Remember a feed's last failed ingest and its error."""
-    extra = {f"{_ERR}{source}#{type_}": error[:MAX_ERROR_CHARS]}
+    """Remember a feed's last failed ingest, its error (staff) and its safe reason (public)."""
+    extra = {
+        f"{_ERR}{source}#{type_}": error[:MAX_ERROR_CHARS],
+        # Always written, so a reason never outlives the failure it described.
+        f"{_REASON}{source}#{type_}": (reason or UNDISCLOSED_REASON)[:MAX_ERROR_CHARS],
+    }
     _stamp_feed(f"{_FAIL}{source}#{type_}", at, extra, config)
 
 
@@ -179,6 +211,7 @@ def feed_health_from(
             last_success_at=data.get(f"{_OK}{s}#{t}"),
             last_failure_at=data.get(f"{_FAIL}{s}#{t}"),
             last_error=data.get(f"{_ERR}{s}#{t}"),
+            last_reason=data.get(f"{_REASON}{s}#{t}"),
         )
         for s, t in feeds
     ]

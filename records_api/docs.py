@@ -1,0 +1,51 @@
+"""The schema and docs endpoints (drf-spectacular), answering errors and OPTIONS as JSON.
+
+The docs page (Swagger UI from the sidecar) is served under a strict CSP: the split
+view serves its start-up script as a file of its own (``?script``), and our template
+drops the stock page's inline ``<style>`` for a static stylesheet. Imported lazily
+(drf-spectacular is heavy), only when the schema or the docs are asked for.
+"""
+
+from __future__ import annotations
+
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
+from rest_framework.renderers import BaseRenderer, JSONRenderer
+from rest_framework.request import Request
+from rest_framework.views import APIView
+
+DOCS_TEMPLATE = "records_api/swagger_ui.html"
+
+
+class JsonWhenUnnegotiated(APIView):
+    """A request refused before content negotiation (e.g. 1,001 query parameters) gets JSON.
+
+    DRF would fall back to the view's first renderer: YAML for the schema, a template
+    for the docs, which has none for an error.
+    """
+
+    def perform_content_negotiation(
+        self, request: Request, force: bool = False
+    ) -> tuple[BaseRenderer, str]:
+        try:
+            return super().perform_content_negotiation(request, force=False)
+        except Exception:
+            if not force:
+                raise
+            renderer = JSONRenderer()
+            return renderer, renderer.media_type
+
+
+class ApiSchemaView(JsonWhenUnnegotiated, SpectacularAPIView):
+    """The OpenAPI schema (YAML or JSON)."""
+
+
+class ApiDocsView(JsonWhenUnnegotiated, SpectacularSwaggerSplitView):
+    """Swagger UI with no inline script or style; OPTIONS answers JSON like every endpoint."""
+
+    template_name = DOCS_TEMPLATE
+
+    def get_renderers(self) -> list[BaseRenderer]:
+        # The page renderer (TemplateHTMLRenderer) has no template for OPTIONS' metadata.
+        if self.request is not None and self.request.method == "OPTIONS":
+            return [JSONRenderer()]
+        return super().get_renderers()
