@@ -18,7 +18,7 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
-from pipeline.core.errors import BadRequest, NotFound, PipelineError
+from pipeline.core.errors import BadRequest, NotFound, PipelineError, Unshowable
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +63,8 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
         )
     if isinstance(exc, NotFound):
         return Response(_body("not_found", str(exc)), status.HTTP_404_NOT_FOUND)
+    if isinstance(exc, Unshowable):
+        return Response(_body("unshowable", str(exc)), status.HTTP_422_UNPROCESSABLE_ENTITY)
     if isinstance(exc, (ClientError, BotoCoreError)):
         log.error("AWS failure on %s: %s", context["request"].path, exc, exc_info=exc)
         detail = "the data store is unavailable; try again shortly"

@@ -21,7 +21,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed
 from django.shortcuts import render
 from django.views.decorators.csrf import csrf_exempt
 
-from pipeline.core.errors import AWS_ERRORS, BadRequest, NotFound
+from pipeline.core.errors import AWS_ERRORS, BadRequest, NotFound, Unshowable
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +40,7 @@ class LookupMiss(NotFound):
     """A record looked up from a page's search box does not exist: stay on that page."""
 
 
-_PAGE_ERRORS: tuple[type[Exception], ...] = (BadRequest, NotFound, *AWS_ERRORS)
+_PAGE_ERRORS: tuple[type[Exception], ...] = (BadRequest, NotFound, Unshowable, *AWS_ERRORS)
 
 
 def page(template: str, *, context: ContextFor | None = None) -> Callable[[View], View]:
@@ -82,6 +82,9 @@ def _error_page(
         return render(request, NOT_FOUND_TEMPLATE, context, status=HTTPStatus.NOT_FOUND)
     if isinstance(exc, BadRequest):
         return render(request, template, base | {"error": str(exc)}, status=HTTPStatus.BAD_REQUEST)
+    if isinstance(exc, Unshowable):
+        context = {"message": str(exc)}
+        return render(request, NOT_FOUND_TEMPLATE, context, status=HTTPStatus.UNPROCESSABLE_ENTITY)
     log.error("AWS failure on %s: %s", request.path_info, exc)
     context = base | {"banner": UNAVAILABLE}
     return render(request, template, context, status=HTTPStatus.SERVICE_UNAVAILABLE)

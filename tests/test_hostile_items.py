@@ -34,6 +34,14 @@ from tests.factories import put_raw
 pytestmark = pytest.mark.django_db
 
 HUGE = 10**40
+STAMP = "2026-11-20T00:00:01.000000Z"
+
+
+def _nested(depth: int) -> Any:
+    value: Any = "leaf"
+    for _ in range(depth):
+        value = [value]
+    return value
 
 
 def _posts_with(index: int, **changes: Any) -> list[dict[str, Any]]:
@@ -79,6 +87,13 @@ HOSTILE = {
         "field 'dob.age' is 1.000e+40, outside 0..150",
     ),
     "a dob.age of -1": ("randomuser", "user", _people_with_age(2, -1), 2, "outside 0..150"),
+    "an uncurated field nested 930 levels deep": (
+        "jsonplaceholder",
+        "post",
+        _posts_with(1, extra=_nested(930)),
+        1,
+        "nests 931 levels deep; at most 64",
+    ),
     "a lone surrogate in a title": (
         "jsonplaceholder",
         "post",
@@ -193,14 +208,31 @@ def test_a_validation_error_no_item_explains_fails_the_write_instead_of_rejectin
         records_upsert(records, config=stack, processed_at="2026-11-20T00:00:01.000000Z")
 
 
+def test_a_single_record_refused_for_no_named_reason_fails_the_write_not_the_record(
+    stack, monkeypatch
+):
+    def refuse(items, *, config):
+        error = {"Error": {"Code": "ValidationException", "Message": "something systemic"}}
+        raise ClientError(error, "TransactWriteItems")
+
+    monkeypatch.setattr(upsert, "transaction_write", refuse)
+
+    with pytest.raises(ClientError, match="something systemic"):
+        records_upsert([_record("r0", {"n": 0})], config=stack, processed_at=STAMP)
+
+
+def test_a_raw_object_s3_will_not_show_is_an_invalid_message_with_its_reason(stack, monkeypatch):
+    message = put_raw(stack, "jsonplaceholder", "post", factories.posts(2))
+
+    def denied(**kwargs):
+        raise ClientError({"Error": {"Code": "AccessDenied", "Message": "no"}}, "GetObject")
+
+    monkeypatch.setattr(process.raw_store, "raw_object_read", denied)
+    with pytest.raises(InvalidMessage, match="does not exist or may not be read"):
+        process_message(message, config=stack)
+
+
 # --- the limits module ------------------------------------------------------------------
-
-
-def _nested(depth: int) -> Any:
-    value: Any = "leaf"
-    for _ in range(depth):
-        value = [value]
-    return value
 
 
 @pytest.mark.parametrize(
@@ -385,3 +417,15 @@ def test_a_raw_object_nested_past_what_a_parser_can_read_fails_its_message_with_
 
     with pytest.raises(InvalidMessage, match="is nested too deeply"):
         process_message(deep, config=stack)
+
+
+def test_the_pages_of_a_deeply_nested_items_neighbours_still_answer(stack, client, settings):
+    """The web re-reads the whole raw object a hundred frames deeper than the worker did."""
+    payload = _posts_with(1, extra=_nested(930))
+    process_message(put_raw(stack, "jsonplaceholder", "post", payload), config=stack)
+    neighbours = [i for n, i in enumerate(_ids("jsonplaceholder", "post", payload)) if n != 1]
+    for record_id in neighbours:
+        assert client.get(f"/records/{record_id}/").status_code == 200, record_id
+        raw = client.get(f"/api/records/{record_id}/raw", {"format": "json"})
+        assert raw.status_code == 200, record_id
+        assert raw.json()["id"] == record_id

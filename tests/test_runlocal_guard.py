@@ -127,6 +127,26 @@ RDS_HOST = "twl.cluster.rds.amazonaws.com"
             "the named service 'prod'",
             id="pg-service",
         ),
+        pytest.param(
+            {"database": POSTGRES | {"HOST": ""}, "environ": {"PGSERVICE": "prod"}},
+            "the named service 'prod'",
+            id="pgservice-env",
+        ),
+        pytest.param(
+            {"database": POSTGRES | {"HOST": "", "OPTIONS": {"hostaddr": "10.0.0.5"}}},
+            "at '10.0.0.5'",
+            id="hostaddr",
+        ),
+        pytest.param(
+            {"database": POSTGRES | {"HOST": "localhost", "OPTIONS": {"hostaddr": "10.0.0.5"}}},
+            "at '10.0.0.5'",
+            id="hostaddr-beats-localhost",
+        ),
+        pytest.param(
+            {"database": POSTGRES | {"HOST": ""}, "environ": {"PGHOSTADDR": "10.0.0.5"}},
+            "at '10.0.0.5'",
+            id="pghostaddr",
+        ),
     ],
 )
 def test_anything_beyond_this_machine_is_refused_with_its_reason(case, reason):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import importlib
 import os
 import subprocess
 import sys
@@ -63,57 +65,47 @@ def test_every_variable_read_is_listed_in_env_example():
     assert read - listed == set()
 
 
-def test_resource_names_follow_the_stage(monkeypatch):
-    import importlib
-
+@contextlib.contextmanager
+def reloaded_settings(monkeypatch, unset=(), **env):
+    """The settings module re-read under ``env``; the real one is restored afterwards."""
     from twl_site import settings as site
 
-    monkeypatch.setenv("TWL_STAGE", "prod")
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    for name in unset:
+        monkeypatch.delenv(name, raising=False)
     try:
-        reloaded = importlib.reload(site)
+        yield importlib.reload(site)
+    finally:
+        monkeypatch.undo()
+        importlib.reload(site)
+
+
+def test_resource_names_follow_the_stage(monkeypatch):
+    with reloaded_settings(monkeypatch, TWL_STAGE="prod") as reloaded:
         assert reloaded.TWL_RAW_BUCKET == "twl-pipeline-raw-data-prod"
         assert reloaded.TWL_QUEUE_NAME == "twl-pipeline-ingestion-queue-prod"
         assert reloaded.TWL_DLQ_NAME == "twl-pipeline-ingestion-queue-prod-dlq"
         assert reloaded.TWL_CURATED_TABLE == "twl-pipeline-curated-prod"
-    finally:
-        monkeypatch.undo()
-        importlib.reload(site)
 
 
 def test_a_twl_override_renames_its_resource_and_the_dlq_follows_the_queue(monkeypatch):
-    import importlib
-
-    from twl_site import settings as site
-
-    monkeypatch.setenv("TWL_STAGE", "prod")
-    monkeypatch.setenv("TWL_RAW_BUCKET", "acme-raw")
-    monkeypatch.setenv("TWL_QUEUE_NAME", "acme-queue")
-    try:
-        reloaded = importlib.reload(site)
+    overrides = {"TWL_RAW_BUCKET": "acme-raw", "TWL_QUEUE_NAME": "acme-queue"}
+    with reloaded_settings(monkeypatch, TWL_STAGE="prod", **overrides) as reloaded:
         assert reloaded.TWL_RAW_BUCKET == "acme-raw"
         assert (reloaded.TWL_QUEUE_NAME, reloaded.TWL_DLQ_NAME) == ("acme-queue", "acme-queue-dlq")
         assert reloaded.TWL_LEDGER_TABLE == "twl-pipeline-ledger-prod"
-    finally:
-        monkeypatch.undo()
-        importlib.reload(site)
 
 
 def test_each_source_base_url_comes_from_its_own_variable(monkeypatch):
-    import importlib
-
-    from twl_site import settings as site
-
-    monkeypatch.setenv("TWL_RANDOMUSER_BASE_URL", "http://127.0.0.1:9/randomuser")
-    monkeypatch.setenv("TWL_SOME_NEW_SOURCE_BASE_URL", "https://new.example")
-    monkeypatch.delenv("TWL_ENABLED_SOURCES", raising=False)
-    try:
-        reloaded = importlib.reload(site)
+    urls = {
+        "TWL_RANDOMUSER_BASE_URL": "http://127.0.0.1:9/randomuser",
+        "TWL_SOME_NEW_SOURCE_BASE_URL": "https://new.example",
+    }
+    with reloaded_settings(monkeypatch, unset=["TWL_ENABLED_SOURCES"], **urls) as reloaded:
         assert reloaded.TWL_SOURCE_BASE_URLS["randomuser"] == "http://127.0.0.1:9/randomuser"
         assert reloaded.TWL_SOURCE_BASE_URLS["some_new_source"] == "https://new.example"
         assert reloaded.TWL_ENABLED_SOURCES is None  # every registered source
-    finally:
-        monkeypatch.undo()
-        importlib.reload(site)
 
 
 @pytest.mark.parametrize(

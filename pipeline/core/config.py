@@ -40,6 +40,8 @@ class PipelineConfig:
     metrics_enabled: bool = True
     stale_after_seconds: int = 900
     version: str = field(default="0.0.0")
+    # Signs the records cursor. Kept out of repr so a logged config shows no secret.
+    signing_key: str = field(default="", repr=False)
 
     @property
     def visibility_timeout_seconds(self) -> int:
@@ -90,4 +92,5 @@ def get_config() -> PipelineConfig:
         metrics_enabled=s.TWL_METRICS_ENABLED,
         stale_after_seconds=s.TWL_STALE_AFTER_SECONDS,
         version=s.VERSION,
+        signing_key=s.SECRET_KEY,
     )

@@ -69,5 +69,8 @@ DYNAMO_NUMBER_DIGITS = 38
 DYNAMO_NUMBER_MIN_EXPONENT = -130
 DYNAMO_NUMBER_MAX_EXPONENT = 125
 DYNAMO_MAX_DEPTH = 32
+# A raw item nested deeper than this is rejected even where only its curated fields are
+# stored: the pages and API re-read raw items to show them.
+RAW_ITEM_MAX_DEPTH = 64
 DYNAMO_NAME_MAX_BYTES = 64 * 1024 - 1
 DYNAMO_PARTITION_KEY_MAX_BYTES = 2048

@@ -41,6 +41,10 @@ class NotFound(PipelineError):
     """The named record or item does not exist (HTTP 404)."""
 
 
+class Unshowable(PipelineError):
+    """The named item exists but cannot be shown (HTTP 422)."""
+
+
 def error_code(exc: BaseException) -> str:
     """The AWS error code of a botocore ClientError, or '' for anything else."""
     if not isinstance(exc, ClientError):

@@ -24,6 +24,7 @@ from pipeline.core.constants import (
     DYNAMO_NUMBER_MAX_EXPONENT,
     DYNAMO_NUMBER_MIN_EXPONENT,
     DYNAMO_PARTITION_KEY_MAX_BYTES,
+    RAW_ITEM_MAX_DEPTH,
 )
 from pipeline.core.errors import InvalidItem
 
@@ -167,3 +168,30 @@ def _shown(value: Any) -> str:
         return f"{value:.3e}" if digits > DYNAMO_NUMBER_DIGITS else str(value)
     shown = str(value).encode("utf-8", "backslashreplace").decode("utf-8")
     return shown if len(shown) <= _SHOWN_CHARS else shown[:_SHOWN_CHARS] + "…"
+
+
+def json_depth(value: Any) -> int:
+    """How deeply ``value`` nests lists and objects, counted without recursion.
+
+    Iterative on purpose: a hostile item nests deeper than Python's call stack allows.
+    """
+    deepest, pending = 0, [(value, 1)]
+    while pending:
+        node, depth = pending.pop()
+        if isinstance(node, Mapping):
+            children: Any = node.values()
+        elif isinstance(node, list):
+            children = node
+        else:
+            continue
+        deepest = max(deepest, depth)
+        pending.extend((child, depth + 1) for child in children)
+    return deepest
+
+
+def raw_item_problem(item: Any) -> str | None:
+    """Why a raw item cannot be kept as a record's source, or None."""
+    depth = json_depth(item)
+    if depth > RAW_ITEM_MAX_DEPTH:
+        return f"the item nests {depth} levels deep; at most {RAW_ITEM_MAX_DEPTH} can be shown"
+    return None

@@ -57,8 +57,13 @@ def database_not_local(
     if database.get("ENGINE") == SQLITE_ENGINE:
         return None
     options = database.get("OPTIONS") or {}
-    if options.get("service"):
-        return f"the database is the named service {options['service']!r} (DATABASE_URL)"
+    service = options.get("service") or environ.get("PGSERVICE") or environ.get("PGSERVICEFILE")
+    if service:
+        return f"the database is the named service {service!r} (DATABASE_URL, PGSERVICE)"
+    # libpq connects to hostaddr when one is given, whatever the host name says.
+    address = str(options.get("hostaddr") or environ.get("PGHOSTADDR") or "")
+    if address and not is_loopback(address):
+        return f"the database is at {address!r}, not this machine (hostaddr, PGHOSTADDR)"
     host = str(database.get("HOST") or options.get("host") or environ.get("PGHOST") or "")
     if not host or host.startswith("/") or is_loopback(host):
         return None

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import heapq
 import re
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,7 +26,7 @@ from pipeline.core.constants import (
     TYPE_INDEX,
     TYPE_INDEX_PK,
 )
-from pipeline.core.errors import BadRequest, NotFound
+from pipeline.core.errors import BadRequest, NotFound, Unshowable
 from pipeline.core.payloads import json_loads_exact
 from pipeline.sources import SOURCES, get_source, known_types
 from pipeline.stores import raw_store
@@ -61,15 +62,19 @@ def streams_for(source: str | None, type_: str | None) -> list[IndexPartition]:
     return [IndexPartition(p, TYPE_INDEX, TYPE_INDEX_PK, p) for p in pairs]
 
 
-def _encode(filters: list[str | None], positions: dict[str, Any]) -> str:
-    return signing.dumps(
-        {"v": CURSOR_VERSION, "f": filters, "p": positions}, salt=CURSOR_SALT, compress=True
-    )
+def _signer(config: PipelineConfig) -> signing.Signer:
+    # Key and fallbacks given explicitly: Django's signer would otherwise read settings.
+    return signing.Signer(key=config.signing_key, salt=CURSOR_SALT, fallback_keys=[])
 
 
-def _decode(cursor: str, filters: list[str | None]) -> dict[str, Any]:
+def _encode(filters: list[str | None], positions: dict[str, Any], config: PipelineConfig) -> str:
+    state = {"v": CURSOR_VERSION, "f": filters, "p": positions}
+    return _signer(config).sign_object(state, compress=True)
+
+
+def _decode(cursor: str, filters: list[str | None], config: PipelineConfig) -> dict[str, Any]:
     try:
-        state = signing.loads(cursor, salt=CURSOR_SALT)
+        state = _signer(config).unsign_object(cursor)
     except (signing.BadSignature, ValueError, TypeError, OverflowError):
         raise BadRequest("cursor is not valid; start again without one", field="cursor") from None
     if not isinstance(state, dict) or state.get("v") != CURSOR_VERSION:
@@ -90,7 +95,7 @@ def record_list(
     """Records newest first by ``captured_at``, filtered by source and/or type."""
     streams = streams_for(source, type_)
     filters = [source, type_]
-    positions: dict[str, Any] = _decode(cursor, filters) if cursor else {}
+    positions: dict[str, Any] = _decode(cursor, filters, config) if cursor else {}
     fetched = {s.label: _fetch(s, positions.get(s.label), limit, config) for s in streams}
     merged = heapq.merge(
         *[[(item, s) for item in fetched[s.label][0]] for s in streams],
@@ -103,7 +108,9 @@ def record_list(
             break
         page.append(item)
         positions[stream.label] = _position(item, stream)
-    return Page([from_item(i) for i in page], _next(streams, fetched, page, positions, filters))
+    return Page(
+        [from_item(i) for i in page], _next(streams, fetched, page, positions, filters, config)
+    )
 
 
 def _fetch(
@@ -127,6 +134,7 @@ def _next(
     page: list[dict[str, Any]],
     positions: dict[str, Any],
     filters: list[str | None],
+    config: PipelineConfig,
 ) -> str | None:
     taken = {id(item) for item in page}
     for stream in streams:
@@ -137,7 +145,7 @@ def _next(
             positions[stream.label] = END
     if all(positions.get(s.label) == END for s in streams):
         return None
-    return _encode(filters, positions)
+    return _encode(filters, positions, config)
 
 
 def validate_record_id(record_id: str) -> str:
@@ -166,7 +174,7 @@ def record_raw_item(
     record = record or record_detail(record_id, config=config)
     body = raw_store.raw_object_get(key=record["raw_s3_key"], config=config)
     source = get_source(record["source"])
-    items = source.items(record["type"], json_loads_exact(body))
+    items = source.items(record["type"], _parse_on_a_fresh_stack(body, record["raw_s3_key"]))
     index = int(record.get("raw_index", -1))
     if not 0 <= index < len(items):
         raise NotFound(f"item {index} is not in raw object {record['raw_s3_key']}")
@@ -176,6 +184,21 @@ def record_raw_item(
         "raw_index": index,
         "item": source.redact(record["type"], items[index]),
     }
+
+
+def _parse_on_a_fresh_stack(body: bytes, key: str) -> Any:
+    """Parse a raw body in a thread of its own.
+
+    Python's JSON parser recurses once per nesting level; a web request sits a hundred
+    frames deeper than the worker that parsed the same body, so a body the worker read
+    could overflow here. A new thread starts with an empty stack: as much room as the
+    worker had, or more.
+    """
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        try:
+            return pool.submit(json_loads_exact, body).result()
+        except RecursionError:
+            raise Unshowable(f"raw object {key} nests too deeply to be read here") from None
 
 
 def captured_bounds(*, config: PipelineConfig) -> tuple[str | None, str | None]:

@@ -13,7 +13,7 @@ from pipeline.core.clock import iso, utc_now
 from pipeline.core.config import PipelineConfig
 from pipeline.core.constants import CURATED_PK
 from pipeline.core.errors import InvalidItem, InvalidMessage, SourceError, error_code
-from pipeline.core.limits import item_check
+from pipeline.core.limits import item_check, raw_item_problem
 from pipeline.core.logs import log_context
 from pipeline.core.metrics import emit
 from pipeline.core.payloads import content_hash, fingerprint, json_loads_exact
@@ -146,6 +146,11 @@ def _read_raw(message: RawObjectMessage, config: PipelineConfig) -> bytes:
     except ClientError as exc:
         if error_code(exc) in {"NoSuchKey", "404"}:
             raise InvalidMessage(f"raw object {message.s3Key!r} does not exist") from None
+        if error_code(exc) in {"AccessDenied", "403"}:
+            # Without s3:ListBucket on the key, S3 answers a missing key with 403, not 404.
+            raise InvalidMessage(
+                f"raw object {message.s3Key!r} does not exist or may not be read"
+            ) from None
         raise
     if content_hash(body) != message.hash:
         raise InvalidMessage(f"raw object {message.s3Key!r} does not match the message hash")
@@ -178,6 +183,10 @@ def _curate_all(
     source = get_source(message.source)
     by_id: dict[str, tuple[int, CuratedRecord]] = {}
     for index, item in enumerate(items):
+        problem = raw_item_problem(item)
+        if problem is not None:
+            result.rejections.append(Rejection(index, problem))
+            continue
         try:
             record = _curate_one(message, index, item, source.curate(message.type, item))
         except InvalidItem as exc:

@@ -266,6 +266,8 @@ def _isolate(
     rather than turning good records into rejections.
     """
     if len(records) == 1:
+        if whole:
+            raise exc  # one record alone: nothing tells its fault from the request's
         log.warning("DynamoDB refused record %s: %s", records[0].id, exc)
         return UpsertCounts(refused=[Refusal(records[0].id, _refusal_reason(_message(exc)))])
     half = len(records) // 2

@@ -1,8 +1,9 @@
 """The one place that builds boto3 clients: endpoint, region, retries, credentials.
 
 Clients are built lazily and cached per (service, endpoint, region), never at
-import time, so moto can start before the first client exists. Store functions take
-an optional ``client``; without one they ask this module for the default.
+import time, so moto can start before the first client exists. Stores (and the
+operator tools) ask this module for the client of the ``config`` they are given;
+nothing else builds one (a test greps for boto3 clients elsewhere).
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ from pipeline.selectors.analytics import analytics_get
 from pipeline.services.ingest import ingest
 from pipeline.services.process import process_message
 from pipeline.services.recount import recount
-from pipeline.sources import all_feeds
+from pipeline.sources import SOURCES, all_feeds
 from pipeline.stores import aws
 from tests import factories
 from tests.factories import put_raw
@@ -81,7 +81,7 @@ def test_last_ingest_per_source_and_seconds_since(stack, sources, client):
     ingest(config=stack)
     doc = client.get("/api/analytics").json()
     last = {row["source"]: row for row in doc["summary"]["last_ingest"]}
-    assert set(last) == {"jsonplaceholder", "randomuser"}
+    assert set(last) == set(SOURCES)
     assert all(
         row["seconds_since"] is not None and row["seconds_since"] < 60 for row in last.values()
     )

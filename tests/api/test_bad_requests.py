@@ -143,5 +143,7 @@ def test_pages_never_fail_with_5xx_or_a_traceback_whatever_the_request(
     assert reply.status_code < 500, (method, path, query[:200], reply.status_code)
     assert b"Traceback" not in body
     if method not in ("GET", "HEAD", "OPTIONS"):
-        # 405 on a page; no such page (404), or its address without the slash (301).
-        assert reply.status_code in (405, 404, 301), (method, path, reply.status_code)
+        # 405 on a page; no such page (404), or its address without the slash (301);
+        # over Django's 1,000 parameters, middleware that reads the query first says 400.
+        allowed = {405, 404, 301} | ({400} if query.count("&") >= 1_000 else set())
+        assert reply.status_code in allowed, (method, path, reply.status_code)

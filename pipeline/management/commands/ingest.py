@@ -51,7 +51,12 @@ class Command(BaseCommand):
             self.stdout.write("\n".join(run_table(run)))
             if options["process"]:
                 # The local poller: a developer's tool, not shipped in the Lambda zip.
-                from pipeline.local.poller import drain
+                try:
+                    from pipeline.local.poller import drain
+                except ImportError:
+                    raise CommandError(
+                        "--process needs the local stack's poller, which is not in this package"
+                    ) from None
 
                 totals = drain(process_sqs_event)
                 self.stdout.write(
