@@ -14,8 +14,10 @@ from tests.factories import posts, put_raw
 pytestmark = pytest.mark.django_db
 
 HOSTILE = "jsonplaceholder-post-1"
-# Far smaller than the issue's 61 KB (800 deep), and still many MB pretty-printed.
-DEPTH, COPIES = 300, 40
+# The issue's 61 KB object nests 800 deep: processing now rejects an item that deep
+# (tests/test_hostile_items.py). The worst that can be stored nests 64 levels; spread
+# wide, it still pretty-prints to many MB.
+DEPTH, COPIES = 60, 1000
 PAGE_GOAL = 2 * limits.MB
 
 
@@ -28,7 +30,7 @@ def nested_lists(depth: int, copies: int) -> list[Any]:
 
 @pytest.fixture
 def hostile(stack):
-    """Post 1 carries lists nested 300 deep; posts 2 and 3 are ordinary."""
+    """Post 1 carries 1,000 lists nested 60 deep; posts 2 and 3 are ordinary."""
     payload = posts(3)
     payload[0]["x"] = nested_lists(DEPTH, COPIES)
     process_message(put_raw(stack, "jsonplaceholder", "post", payload), config=stack)
