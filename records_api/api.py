@@ -15,6 +15,7 @@ from rest_framework.utils.urls import replace_query_param
 from rest_framework.views import APIView
 
 from pipeline.core.config import get_config
+from pipeline.core.previews import json_size
 from pipeline.selectors.analytics import analytics_get
 from pipeline.selectors.health import health_get
 from pipeline.selectors.records import (
@@ -26,7 +27,6 @@ from pipeline.selectors.records import (
 from pipeline.stores.ledger import run_list
 from records_api import serializers as s
 from records_api.limits import RAW_ITEM_MAX_BYTES
-from records_api.previews import json_size
 
 ERRORS = {
     400: OpenApiResponse(s.ErrorSerializer, description="invalid parameter"),

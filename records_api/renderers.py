@@ -13,8 +13,8 @@ from typing import Any
 
 from rest_framework.renderers import BaseRenderer, BrowsableAPIRenderer, JSONRenderer
 
+from pipeline.core.previews import json_preview
 from records_api.limits import BROWSABLE_CONTENT_BYTES
-from records_api.previews import json_preview
 
 BROWSABLE_INDENT = 4  # as DRF's own browsable API
 

@@ -19,6 +19,7 @@ from django.urls import reverse
 
 from pipeline.core.config import get_config
 from pipeline.core.errors import NotFound
+from pipeline.core.previews import fields_preview, json_preview
 from pipeline.selectors.analytics import analytics_get
 from pipeline.selectors.records import record_detail, record_list, record_raw_item
 from pipeline.sources import SOURCES, known_types
@@ -27,7 +28,6 @@ from records_api import limits
 from records_api.charts import bar_chart, line_chart
 from records_api.errors import suspicious_request
 from records_api.pages import LookupMiss, page
-from records_api.previews import fields_preview, json_preview
 
 log = logging.getLogger(__name__)
 

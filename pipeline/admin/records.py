@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 from urllib.parse import urlencode
 
@@ -14,6 +13,7 @@ from django.urls import URLPattern, path, reverse
 from pipeline.admin.console import ConsoleAdmin
 from pipeline.core.config import get_config
 from pipeline.core.errors import BadRequest, NotFound
+from pipeline.core.previews import json_preview
 from pipeline.models import Record
 from pipeline.selectors import records
 from pipeline.sources import SOURCES, known_types
@@ -125,25 +125,12 @@ def _short(value: Any) -> Any:
 
 
 def _data_preview(data: Any) -> dict[str, Any]:
-    """Pretty JSON of the curated data, cut at ``DATA_PREVIEW_CHARS``.
-
-    Encoded chunk by chunk (``iterencode``), so nothing past the cut is ever built.
-    """
-    encoder = json.JSONEncoder(indent=2, sort_keys=True, default=str)
-    parts: list[str] = []
-    used = 0
-    truncated = False
-    for chunk in encoder.iterencode(data):
-        if used + len(chunk) > DATA_PREVIEW_CHARS:
-            parts.append(chunk[: DATA_PREVIEW_CHARS - used])
-            truncated = True
-            break
-        parts.append(chunk)
-        used += len(chunk)
+    """Pretty JSON of the curated data, cut at ``DATA_PREVIEW_CHARS`` (nothing past it is built)."""
+    preview = json_preview(data, limit=DATA_PREVIEW_CHARS, sort_keys=True)
     return {
-        "data_json": "".join(parts),
-        "data_truncated": truncated,
-        "data_limit_kb": DATA_PREVIEW_CHARS // 1024,
+        "data_json": preview.text,
+        "data_truncated": preview.truncated,
+        "data_limit_kb": preview.limit_kb,
     }
 
 

@@ -1,5 +1,7 @@
 """Bounded renderings of arbitrary JSON: never more than a fixed number of bytes.
 
+Shared by the public pages, the browsable API and the admin's record page.
+
 ``json.dumps(item, indent=2)`` of a small item made of nested lists is quadratic in
 its depth (a 61 KB item became a 49.5 MB page). Here the encoder's chunks are taken
 one at a time and counted as they will be sent (HTML-escaped for pages), and the text
@@ -11,9 +13,8 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from html import escape
 from typing import Any
-
-from django.utils.html import escape
 
 
 @dataclass(frozen=True)
