@@ -32,7 +32,7 @@ from rest_framework.throttling import AnonRateThrottle
 
 from pipeline.core.config import get_config
 from pipeline.core.errors import AWS_ERRORS
-from pipeline.stores.throttle import Hit, throttle_hit, throttle_key
+from pipeline.stores.throttle import Hit, throttle_hit
 
 if TYPE_CHECKING:
     # Not at run time: DRF's APIView imports this module (DEFAULT_THROTTLE_CLASSES).
@@ -110,12 +110,6 @@ class SharedAnonRateThrottle(AnonRateThrottle):
         """The configured rate; empty or absent means no limit."""
         return self.THROTTLE_RATES.get(self.scope) or None
 
-    def get_ident(self, request: Request) -> str:
-        return client_address(request)
-
-    def get_cache_key(self, request: Request, view: APIView) -> str:
-        return throttle_key(self.counter_scope, client_address(request))
-
     def allow_request(self, request: Request, view: APIView) -> bool:
         return self.allow(request)
 
@@ -137,7 +131,7 @@ class SharedAnonRateThrottle(AnonRateThrottle):
         return float(self.hit.retry_after) if self.hit and not self.hit.allowed else None
 
 
-class ScopedRateThrottle(SharedAnonRateThrottle):
+class PathRateThrottle(SharedAnonRateThrottle):
     """The same throttle outside DRF: scope and rate given by the caller, not DRF's settings."""
 
     def __init__(self, *, counter_scope: str, rate: str | None) -> None:
@@ -169,7 +163,7 @@ class ThrottleMiddleware:
         scoped = _scope_and_rate(request.path_info)
         if scoped is None or not scoped[1]:
             return self.get_response(request)
-        throttle = ScopedRateThrottle(counter_scope=scoped[0], rate=scoped[1])
+        throttle = PathRateThrottle(counter_scope=scoped[0], rate=scoped[1])
         if throttle.allow(request) or throttle.hit is None:
             return self.get_response(request)
         return _throttled(request, throttle.hit)

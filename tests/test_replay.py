@@ -204,13 +204,18 @@ def empty_curated(config) -> None:
         aws.dynamodb(config).delete_item(TableName=table, Key={"id": {"S": record_id}})
 
 
-def test_replaying_everything_onto_an_emptied_table_reproduces_it(stack, sources):
+def _two_runs_the_second_editing_the_posts(stack, sources) -> None:
+    """Ingest and process twice; the second run's posts have new titles (version 2)."""
     ingest(config=stack)
     drain(process_sqs_event, config=stack)
     base = stack.base_url("jsonplaceholder")
     sources.replace("GET", f"{base}/posts", json=factories.posts(3, title="edited"))
     ingest(config=stack)
     drain(process_sqs_event, config=stack)
+
+
+def test_replaying_everything_onto_an_emptied_table_reproduces_it(stack, sources):
+    _two_runs_the_second_editing_the_posts(stack, sources)
     before = curated_state(stack)
     analytics_before = analytics_get(config=stack)
     assert {v[1] for v in before.values()} == {"1", "2"}  # the edited posts are version 2
@@ -248,12 +253,7 @@ def _message_for(config, key: str, **changes) -> str:
 
 
 def test_forged_messages_change_nothing_and_a_replay_converges_on_the_first_pass(stack, sources):
-    ingest(config=stack)
-    drain(process_sqs_event, config=stack)
-    base = stack.base_url("jsonplaceholder")
-    sources.replace("GET", f"{base}/posts", json=factories.posts(3, title="edited"))
-    ingest(config=stack)
-    drain(process_sqs_event, config=stack)
+    _two_runs_the_second_editing_the_posts(stack, sources)
     before, analytics_before = curated_state(stack), analytics_get(config=stack)
     first_posts = min(k for k in raw_store.raw_keys_list(config=stack) if "type=post" in k)
     forged = json.dumps(factories.posts(3, title="forged")).encode()

@@ -18,6 +18,7 @@ from pipeline.selectors.health import source_status
 from pipeline.selectors.records import captured_bounds
 from pipeline.sources import SOURCES, Feed, all_feeds
 from pipeline.stores import counters, ledger
+from pipeline.stores.ledger import FeedHealth
 
 
 def window(today: date, days: int) -> list[str]:
@@ -34,6 +35,13 @@ def analytics_get(*, config: PipelineConfig, now: datetime | None = None) -> dic
 
     Its cost does not grow with the table: counters are read, never recomputed.
     """
+    return analytics_with_health(config=config, now=now)[0]
+
+
+def analytics_with_health(
+    *, config: PipelineConfig, now: datetime | None = None
+) -> tuple[dict[str, Any], list[FeedHealth]]:
+    """The analytics document and each feed's health, read in the same BatchGetItem."""
     moment = now or utc_now()
     days = window(moment.date(), BY_DATE_DAYS)
     items = counters.aggregate_items_get(
@@ -49,7 +57,7 @@ def analytics_get(*, config: PipelineConfig, now: datetime | None = None) -> dic
     summary["last_ingest"] = source_status(
         health, list(SOURCES), moment, config.stale_after_seconds
     )
-    return {
+    doc = {
         "summary": summary,
         "by_source": [
             {"source": s, "count": int(total.get(counters.source_counter(s), 0))} for s in SOURCES
@@ -67,6 +75,7 @@ def analytics_get(*, config: PipelineConfig, now: datetime | None = None) -> dic
         ],
         "timeline": [_day(d, months) for d in days[-TIMELINE_DAYS:]],
     }
+    return doc, health
 
 
 def _day(day: str, months: dict[str, Any]) -> dict[str, Any]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from pipeline.core.config import PipelineConfig
-from pipeline.selectors.analytics import analytics_get
+from pipeline.selectors.analytics import analytics_with_health
 from pipeline.sources import SOURCES, enabled_sources, feeds
 from pipeline.stores import ledger
 from pipeline.stores.ledger import FeedHealth
@@ -14,15 +14,15 @@ from pipeline.stores.ledger import FeedHealth
 def sources_overview(*, config: PipelineConfig) -> list[dict[str, Any]]:
     """Per source: enabled, record count and each feed's health and last stored object.
 
-    Reads the analytics document (its counters and feed health) and every feed's state
-    in one BatchGetItem.
+    Reads the analytics document (with the feeds' health in the same BatchGetItem) and
+    every feed's state in one more.
     """
-    analytics = analytics_get(config=config)
+    analytics, feed_health = analytics_with_health(config=config)
     by_source = {row["source"]: row["count"] for row in analytics["by_source"]}
     by_type = {(row["source"], row["type"]): row["count"] for row in analytics["by_type"]}
     keys = [(f.source, f.type) for f in feeds()]
     states = {(s.source, s.type): s for s in ledger.feed_states_get(keys, config=config)}
-    health = {(h.source, h.type): h for h in ledger.feed_health_get(keys, config=config)}
+    health = {(h.source, h.type): h for h in feed_health}
     enabled = set(enabled_sources(config))
     overview = []
     for name in SOURCES:
