@@ -45,7 +45,7 @@ from reads_seed import populate
 
 from pipeline.core.config import PipelineConfig, get_config
 from pipeline.deploy.provision import provision
-from pipeline.local.emulator import install_moto_speedups
+from pipeline.local.emulator import install_moto_extensions
 from pipeline.selectors.analytics import analytics_get
 from pipeline.selectors.records import record_list
 from pipeline.services.recount import recount
@@ -64,7 +64,6 @@ STAGE = "bench"
 ENVIRONMENT = {
     **FAKE_AWS,  # in-process moto needs no endpoint
     "DJANGO_SETTINGS_MODULE": "twl_site.settings",
-    "TWL_S3_REQUIRE_TLS": "false",
     "TWL_API_ANON_RATE": "",  # no throttle: many requests a second
     "TWL_PAGE_RATE": "",
     "TWL_HEALTH_RATE": "",
@@ -229,7 +228,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
-    install_moto_speedups()
+    install_moto_extensions()
     config = configure()
     started = time.perf_counter()
     timing = Timing(args.runs, args.budget)

@@ -30,7 +30,7 @@ def use_stage(stage: str, endpoint: str | None) -> dict[str, str]:
     from django.conf import settings  # only once the caller has set Django up
 
     names = resource_names(stage)
-    env = {"TWL_STAGE": stage, "TWL_S3_REQUIRE_TLS": "false"}
+    env = {"TWL_STAGE": stage}
     settings.TWL_STAGE = stage
     for role, attribute in OVERRIDES.items():
         setattr(settings, attribute, getattr(names, role))
@@ -39,7 +39,6 @@ def use_stage(stage: str, endpoint: str | None) -> dict[str, str]:
     if endpoint:
         env["AWS_ENDPOINT_URL"] = endpoint
     # moto ignores policy conditions, so a TLS-only bucket policy would deny every request.
-    settings.TWL_S3_REQUIRE_TLS = False
     # Clients are cached per endpoint and region: drop any built before the switch.
     aws.reset_clients()
     return env

@@ -126,7 +126,6 @@ def child_env(endpoint: str, *, secret: bool) -> dict[str, str]:
         "AWS_LAMBDA_FUNCTION_NAME": resource_names(STAGE).web_function,
         "PYTHONDONTWRITEBYTECODE": "1",
         "TWL_LOG_LEVEL": "WARNING",
-        "TWL_S3_REQUIRE_TLS": "false",
     }
     if secret:  # the handler's run gets it from remote_env; the baseline has no Zappa
         env["DJANGO_SECRET_KEY"] = SECRET

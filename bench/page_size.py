@@ -70,7 +70,6 @@ REQUESTS = (
 ENVIRONMENT = {
     **FAKE_AWS,  # in-process moto needs no endpoint
     "DJANGO_SETTINGS_MODULE": "twl_site.settings",
-    "TWL_S3_REQUIRE_TLS": "false",
     "TWL_API_ANON_RATE": "",  # no throttle
     "TWL_PAGE_RATE": "",
     "TWL_HEALTH_RATE": "",
@@ -144,10 +143,10 @@ def child(path: str, accept: str, depth: int, copies: int) -> dict[str, Any]:
     from moto import mock_aws
 
     from pipeline.deploy.provision import provision
-    from pipeline.local.emulator import install_moto_speedups
+    from pipeline.local.emulator import install_moto_extensions
     from pipeline.stores import aws
 
-    install_moto_speedups()
+    install_moto_extensions()
     settings.AWS_REGION = "us-east-1"
     settings.TWL_SOURCE_BASE_URLS = {"jsonplaceholder": BASE_URL}
     settings.TWL_METRICS_ENABLED = False

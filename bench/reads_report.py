@@ -129,7 +129,7 @@ def section(reports: list[SizeReport], timing: Timing, command: str, seconds: fl
 
 HOW_POPULATED = """\
 How the tables are filled (not through processing, which is exact but slow at 100k):
-per size, a fresh in-process moto (`moto.mock_aws`, after `install_moto_speedups()`),
+per size, a fresh in-process moto (`moto.mock_aws`, after `install_moto_extensions()`),
 resources from `pipeline.deploy.provision.provision`. Records are synthetic source items
 (JSONPlaceholder posts 16 %, comments 40 %, users 4 %; RandomUser people 40 %) in
 captures of the sources' real sizes (100, 500, 10, 25 items) at random moments over the

@@ -31,6 +31,6 @@ class ApiLatencyMiddleware:
             {"ApiLatency": elapsed_ms},
             dimensions={"endpoint": endpoint},
             unit=MetricUnit.Milliseconds,
-            enabled=get_config().metrics_enabled,
+            config=get_config(),
         )
         return response

@@ -29,11 +29,11 @@ from moto import mock_aws
 
 from pipeline.core.config import PipelineConfig, get_config
 from pipeline.core.names import resource_names
-from pipeline.local.emulator import install_moto_speedups
+from pipeline.local.emulator import install_moto_extensions
 from pipeline.sources import SOURCES
 from pipeline.stores import aws
 
-install_moto_speedups()
+install_moto_extensions()
 
 
 def use_stage(settings, stage: str) -> None:
@@ -49,7 +49,6 @@ def use_stage(settings, stage: str) -> None:
 
 STACK_REWRITTEN_SETTINGS = (
     "AWS_ENDPOINT_URL",
-    "TWL_S3_REQUIRE_TLS",
     "TWL_SOURCE_BASE_URLS",
 )
 
@@ -85,7 +84,6 @@ def config(settings) -> PipelineConfig:
     settings.TWL_HTTP_RETRY_AFTER_MAX = 1
     # moto ignores policy conditions, so a TLS-only policy would deny every request;
     # provisioning tests switch it back on to check the policy itself.
-    settings.TWL_S3_REQUIRE_TLS = False
     return get_config()
 
 

@@ -307,7 +307,7 @@ def test_zappa_deploy_and_update_of_the_worker_leave_partial_batches_on(
     assert (mapping["State"], mapping["FunctionResponseTypes"]) == ("Enabled", [REPORT])
     assert mapping["FunctionArn"].endswith(f":function:{FUNCTION}")
     assert lam.get_function(FunctionName=FUNCTION)["Configuration"]["Role"].endswith(
-        ":role/twl-pipeline-dev-lambda"
+        ":role/twl-pipeline-dev-worker"
     )
 
     # moto has no ListFunctionUrlConfigs, which `update` calls to drop unused function URLs.
@@ -324,14 +324,13 @@ def test_zappa_deploy_and_update_of_the_worker_leave_partial_batches_on(
 
 @pytest.fixture
 def worker_resources(config, moto_aws, monkeypatch) -> str:
-    """The dev queue and the least-privilege role, as `provision` and `iam_role` make them."""
-    from pipeline.deploy import iam
+    """The dev stage's stack (its queue, its worker role), as `manage.py provision --stage dev`."""
+    from pipeline.deploy.provision import provision
+    from pipeline.deploy.stack.spec import spec_for_stage
 
     monkeypatch.delenv(zappa_steps.ACCOUNT_ENV, raising=False)  # looked up with STS, as on AWS
+    provision(config=config, spec=spec_for_stage("dev"), poll_seconds=0)
     sqs = boto3.client("sqs", region_name="us-east-1")
-    url = sqs.create_queue(QueueName=QUEUE)["QueueUrl"]
-    iam.role_ensure(
-        stage="dev", region="us-east-1", account_id="123456789012", client=boto3.client("iam")
-    )
+    url = sqs.get_queue_url(QueueName=QUEUE)["QueueUrl"]
     attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])
     return attributes["Attributes"]["QueueArn"]

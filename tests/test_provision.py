@@ -1,397 +1,359 @@
-"""Provisioning creates or verifies bucket, queues and tables idempotently, and detects drift."""
+"""`manage.py provision`: one CloudFormation stack per stage, made, updated and checked on moto."""
 
 from __future__ import annotations
 
-import dataclasses
+import io
 import json
-from io import StringIO
+from collections.abc import Callable
 from typing import Any
 
+import boto3
 import pytest
-from django.core.management import call_command
-from django.core.management.base import CommandError
+from botocore.exceptions import ClientError
+from botocore.stub import Stubber
+from django.core.management import CommandError, call_command
 
-from pipeline.core.config import PipelineConfig, get_config
-from pipeline.core.constants import (
-    CURATED_PK,
-    LEDGER_PK,
-    LEDGER_SK,
-    RUNS_INDEX,
-    RUNS_INDEX_PK,
-    RUNS_INDEX_SK,
-    SOURCE_INDEX,
-    SOURCE_INDEX_PK,
-    SOURCE_INDEX_SK,
-    TYPE_INDEX,
-    TYPE_INDEX_PK,
-    TYPE_INDEX_SK,
-)
-from pipeline.deploy.provision import Change, ProvisionError, has_drift, provision
+from pipeline.core.constants import LEDGER_PK, RAW_PREFIX
+from pipeline.deploy.provision import provision
+from pipeline.deploy.stack import drift
+from pipeline.deploy.stack.spec import StackOptions, spec_from_config
+from pipeline.deploy.stack.template import build_template
 from pipeline.stores import aws
 from pipeline.stores.throttle import LEDGER_TTL_ATTRIBUTE
 
-READ_PREFIXES = ("Get", "Head", "Describe", "List")
+REGION = "us-east-1"
 
 
-@pytest.fixture
-def config(config, settings) -> PipelineConfig:
-    """As in production: the bucket policy denies non-TLS requests."""
-    settings.TWL_S3_REQUIRE_TLS = True
-    return get_config()
-
-
-def _run_command(*args: str) -> str:
-    out = StringIO()
+def _run(*args: str) -> str:
+    out = io.StringIO()
     call_command("provision", *args, stdout=out)
     return out.getvalue()
 
 
-def _record_calls(config: PipelineConfig) -> list[str]:
-    """Record every AWS operation the provisioning clients send from now on."""
-    calls: list[str] = []
-    for client in (aws.s3(config), aws.sqs(config), aws.dynamodb(config)):
-        client.meta.events.register(
-            "before-call.*.*", lambda model, **_: calls.append(model.name), unique_id="t-rec"
-        )
-    return calls
+def _template(config) -> dict[str, Any]:
+    return build_template(spec_from_config(config)).to_dict()
 
 
-def _queue_attributes(config: PipelineConfig, name: str) -> dict[str, str]:
-    sqs = aws.sqs(config)
-    url = sqs.get_queue_url(QueueName=name)["QueueUrl"]
-    return sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+def _client(service: str):
+    return boto3.client(service, region_name=REGION)
 
 
-def _set_queue_attribute(config: PipelineConfig, name: str, key: str, value: str) -> None:
-    sqs = aws.sqs(config)
-    url = sqs.get_queue_url(QueueName=name)["QueueUrl"]
-    sqs.set_queue_attributes(QueueUrl=url, Attributes={key: value})
+def test_first_run_creates_the_whole_stack_and_prints_its_progress(config, moto_aws):
+    out = _run()
+
+    template = _template(config)
+    held = _client("cloudformation").describe_stack_resources(StackName=config.names.stack)
+    created = {r["LogicalResourceId"] for r in held["StackResources"] if r.get("LogicalResourceId")}
+    # moto has no AWS::S3::BucketPolicy (see test_tls_only_policy_is_in_the_template...).
+    assert created == set(template["Resources"]) - {"RawBucketPolicy"}
+    assert f"{config.names.stack}: CREATE_COMPLETE" in out
+    assert "create  RawBucket (AWS::S3::Bucket)  would be added" in out
+    assert out.rstrip().endswith(
+        f"Stack {config.names.stack}: {len(template['Resources'])} change(s) applied."
+    )
 
 
-def _table(config: PipelineConfig, name: str) -> dict[str, Any]:
-    return aws.dynamodb(config).describe_table(TableName=name)["Table"]
+def test_the_stack_builds_what_the_pipeline_needs(config, moto_aws):
+    provision(config=config, poll_seconds=0)
+    names = config.names
 
-
-def _ttl(config: PipelineConfig, name: str) -> dict[str, Any]:
-    return dict(aws.dynamodb(config).describe_time_to_live(TableName=name)["TimeToLiveDescription"])
-
-
-def _by_resource(changes: list[Change]) -> dict[str, Change]:
-    return {c.resource: c for c in changes}
-
-
-def _assert_table(table: dict[str, Any], keys: list[tuple[str, str]], indexes: dict[str, list]):
-    assert table["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"
-    assert [(k["AttributeName"], k["KeyType"]) for k in table["KeySchema"]] == keys
-    assert table["SSEDescription"]["Status"] == "ENABLED"
-    found = {
-        gsi["IndexName"]: [(k["AttributeName"], k["KeyType"]) for k in gsi["KeySchema"]]
-        for gsi in table["GlobalSecondaryIndexes"]
-    }
-    assert found == indexes
-    assert {g["Projection"]["ProjectionType"] for g in table["GlobalSecondaryIndexes"]} == {"ALL"}
-
-
-def test_first_run_creates_every_resource_with_the_required_settings(config, moto_aws):
-    changes = provision(config=config)
-
-    assert [(c.resource, c.action) for c in changes] == [
-        (f"s3:{config.raw_bucket}", "create"),
-        (f"sqs:{config.dlq_name}", "create"),
-        (f"sqs:{config.queue_name}", "create"),
-        (f"dynamodb:{config.curated_table}", "create"),
-        (f"dynamodb:{config.ledger_table}", "create"),
-    ]
-    s3, bucket = aws.s3(config), config.raw_bucket
-    rules = s3.get_bucket_encryption(Bucket=bucket)["ServerSideEncryptionConfiguration"]["Rules"]
-    assert rules[0]["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] == "AES256"
-    assert s3.get_bucket_versioning(Bucket=bucket)["Status"] == "Enabled"
-    block = s3.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"]
-    assert block == {
-        "BlockPublicAcls": True,
-        "IgnorePublicAcls": True,
-        "BlockPublicPolicy": True,
-        "RestrictPublicBuckets": True,
-    }
-    [deny] = json.loads(s3.get_bucket_policy(Bucket=bucket)["Policy"])["Statement"]
-    assert deny["Sid"] == "DenyInsecureTransport"
-    assert deny["Effect"] == "Deny"
-    assert deny["Action"] == "s3:*"
-    assert set(deny["Resource"]) == {f"arn:aws:s3:::{bucket}", f"arn:aws:s3:::{bucket}/*"}
-    assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
-
-    dlq = _queue_attributes(config, config.dlq_name)
-    assert dlq["SqsManagedSseEnabled"] == "true"
-    assert dlq["MessageRetentionPeriod"] == "1209600"
-    queue = _queue_attributes(config, config.queue_name)
-    assert queue["SqsManagedSseEnabled"] == "true"
-    assert queue["MessageRetentionPeriod"] == "345600"
-    assert int(queue["VisibilityTimeout"]) == 6 * config.worker_timeout_seconds
+    sqs = _client("sqs")
+    queue = sqs.get_queue_attributes(
+        QueueUrl=sqs.get_queue_url(QueueName=names.queue)["QueueUrl"], AttributeNames=["All"]
+    )["Attributes"]
     redrive = json.loads(queue["RedrivePolicy"])
-    assert redrive["deadLetterTargetArn"] == dlq["QueueArn"]
-    assert int(redrive["maxReceiveCount"]) == 3
+    assert int(queue["VisibilityTimeout"]) == 6 * config.worker_timeout_seconds
+    assert (redrive["maxReceiveCount"], redrive["deadLetterTargetArn"].rsplit(":", 1)[-1]) == (
+        3,
+        names.dlq,
+    )
+    assert queue["SqsManagedSseEnabled"] == "true"
 
-    _assert_table(
-        _table(config, config.curated_table),
-        [(CURATED_PK, "HASH")],
+    ddb = _client("dynamodb")
+    for table in (names.curated_table, names.ledger_table):
+        described = ddb.describe_table(TableName=table)["Table"]
+        assert described["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"
+        assert described["SSEDescription"]["Status"] == "ENABLED"
+        assert described["GlobalSecondaryIndexes"]
+        backups = ddb.describe_continuous_backups(TableName=table)["ContinuousBackupsDescription"]
+        assert backups["PointInTimeRecoveryDescription"]["PointInTimeRecoveryStatus"] == "ENABLED"
+    ttl = ddb.describe_time_to_live(TableName=names.ledger_table)["TimeToLiveDescription"]
+    assert (ttl["TimeToLiveStatus"], ttl["AttributeName"]) == ("ENABLED", LEDGER_TTL_ATTRIBUTE)
+
+    s3 = _client("s3")
+    bucket = names.raw_bucket
+    assert s3.get_bucket_versioning(Bucket=bucket)["Status"] == "Enabled"
+    assert all(s3.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"].values())
+    [rule] = s3.get_bucket_lifecycle_configuration(Bucket=bucket)["Rules"]
+    assert rule["Transitions"] == [{"Days": 90, "StorageClass": "GLACIER_IR"}]
+    assert "Expiration" not in rule  # raw objects are never deleted
+
+    alarms = _client("cloudwatch").describe_alarms()["MetricAlarms"]
+    template_alarms = [
+        r["Properties"]["AlarmName"]
+        for r in _template(config)["Resources"].values()
+        if r["Type"] == "AWS::CloudWatch::Alarm"
+    ]
+    assert sorted(a["AlarmName"] for a in alarms) == sorted(template_alarms)
+    assert _client("cloudwatch").get_dashboard(DashboardName=names.dashboard)["DashboardBody"]
+    roles = {r["RoleName"] for r in _client("iam").list_roles()["Roles"]}
+    assert {names.web_role, names.worker_role} <= roles
+
+
+def test_a_second_run_changes_nothing_and_says_so(config, moto_aws):
+    _run()
+    out = _run()
+    assert out.strip() == f"Stack {config.names.stack} is up to date; nothing changed."
+
+
+def test_check_on_a_fresh_account_exits_non_zero_and_creates_nothing(config, moto_aws):
+    with pytest.raises(CommandError, match="1 difference") as failure:
+        _run("--check")
+    assert failure.value.returncode == 1
+    assert _client("cloudformation").list_stacks()["StackSummaries"] == []
+
+
+def test_check_right_after_provisioning_finds_nothing(config, moto_aws):
+    _run()
+    out = _run("--check")
+    assert "drift" not in out.split("\n")[-2]
+    assert "not created by this endpoint; not checked" in out  # the bucket policy, on moto
+    assert out.rstrip().endswith("is up to date; nothing changed.")
+
+
+def _tamper_queue(config) -> None:
+    sqs = _client("sqs")
+    url = sqs.get_queue_url(QueueName=config.names.queue)["QueueUrl"]
+    sqs.set_queue_attributes(QueueUrl=url, Attributes={"VisibilityTimeout": "5"})
+
+
+def _tamper_table(config) -> None:
+    _client("dynamodb").update_continuous_backups(
+        TableName=config.names.curated_table,
+        PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": False},
+    )
+
+
+def _tamper_bucket(config) -> None:
+    _client("s3").put_bucket_versioning(
+        Bucket=config.names.raw_bucket, VersioningConfiguration={"Status": "Suspended"}
+    )
+
+
+def _tamper_role(config) -> None:
+    broad = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}],
+    }
+    _client("iam").put_role_policy(
+        RoleName=config.names.web_role, PolicyName="extra", PolicyDocument=json.dumps(broad)
+    )
+
+
+def _tamper_alarm(config) -> None:
+    _client("cloudwatch").put_metric_alarm(
+        AlarmName=f"{config.names.stack}-dead-letters",
+        Namespace="AWS/SQS",
+        MetricName="ApproximateNumberOfMessagesVisible",
+        Dimensions=[{"Name": "QueueName", "Value": config.names.dlq}],
+        Statistic="Maximum",
+        Period=300,
+        EvaluationPeriods=1,
+        Threshold=1000,
+        ComparisonOperator="GreaterThanOrEqualToThreshold",
+    )
+
+
+def _delete_alarm(config) -> None:
+    _client("cloudwatch").delete_alarms(AlarmNames=[f"{config.names.stack}-queue-age"])
+
+
+@pytest.mark.parametrize(
+    ("tamper", "named"),
+    [
+        (_tamper_queue, ("IngestionQueue (AWS::SQS::Queue)", "VisibilityTimeout: live 5")),
+        (_tamper_table, ("CuratedTable (AWS::DynamoDB::Table)", "PointInTimeRecovery: live false")),
+        (_tamper_bucket, ("RawBucket (AWS::S3::Bucket)", 'Configuration: live "Suspended"')),
+        (_tamper_role, ("WebRole (AWS::IAM::Role)", '"extra"')),
+        (_tamper_alarm, ("DeadLettersAlarm (AWS::CloudWatch::Alarm)", "Threshold: live 1000.0")),
+        (_delete_alarm, ("QueueAgeAlarm (AWS::CloudWatch::Alarm)", "deleted outside the stack")),
+    ],
+    ids=["queue", "table", "bucket", "role", "alarm", "deleted-alarm"],
+)
+def test_check_names_a_resource_changed_by_hand_and_exits_non_zero(
+    config, moto_aws, tamper: Callable[[Any], None], named: tuple[str, str]
+):
+    _run()
+    tamper(config)
+    out = io.StringIO()
+    with pytest.raises(CommandError, match="1 difference") as failure:
+        call_command("provision", "--check", stdout=out)
+    assert failure.value.returncode == 1
+    resource, what = named
+    [line] = [line for line in out.getvalue().splitlines() if line.startswith("drift")]
+    assert line.startswith(f"drift   {resource}  ") and what in line, line
+
+
+def test_check_shows_a_template_change_as_a_change_set_and_provision_applies_it(
+    config, moto_aws, settings
+):
+    _run()
+    settings.TWL_RAW_ARCHIVE_AFTER_DAYS = 30
+    out = io.StringIO()
+    with pytest.raises(CommandError, match="difference"):
+        call_command("provision", "--check", stdout=out)
+    assert "update  RawBucket (AWS::S3::Bucket)  would change" in out.getvalue()
+
+    assert "1 change(s) applied" in _run()
+    [rule] = _client("s3").get_bucket_lifecycle_configuration(Bucket=config.names.raw_bucket)[
+        "Rules"
+    ]
+    assert rule["Transitions"] == [{"Days": 30, "StorageClass": "GLACIER_IR"}]
+    assert "is up to date" in _run()
+
+
+def test_an_alarm_email_adds_a_subscription_to_the_alarm_topic(config, moto_aws, settings):
+    settings.TWL_ALARM_EMAIL = "ops@example.com"
+    _run()
+    sns = _client("sns")
+    [topic] = sns.list_topics()["Topics"]
+    [subscription] = sns.list_subscriptions_by_topic(TopicArn=topic["TopicArn"])["Subscriptions"]
+    assert (subscription["Protocol"], subscription["Endpoint"]) == ("email", "ops@example.com")
+
+
+def test_print_template_writes_the_stages_template_as_json_without_any_aws_call(monkeypatch):
+    monkeypatch.setattr(aws, "_client", lambda *a: pytest.fail("no AWS call"))
+    out = _run("--print-template", "--stage", "prod")
+    template = json.loads(out)
+    assert template["Resources"]["IngestionQueue"]["Properties"]["QueueName"] == (
+        "twl-pipeline-ingestion-queue-prod"
+    )
+    # 6x the prod worker's 120 s timeout (zappa_settings.json), not this machine's setting.
+    assert template["Resources"]["IngestionQueue"]["Properties"]["VisibilityTimeout"] == 720
+    assert (
+        template["Resources"]["WorkerRole"]["Properties"]["RoleName"] == "twl-pipeline-prod-worker"
+    )
+
+
+def test_a_malformed_stage_is_refused():
+    with pytest.raises(CommandError, match="--stage"):
+        _run("--print-template", "--stage", "Prod Stage")
+
+
+def test_tls_only_policy_is_in_the_template_since_moto_cannot_create_it(config):
+    """moto has no AWS::S3::BucketPolicy, and would deny every plain-HTTP call if it had."""
+    resources = _template(config)["Resources"]
+    [statement] = resources["RawBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    assert statement["Effect"] == "Deny" and statement["Action"] == "s3:*"
+    assert statement["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    assert resources["RawBucketPolicy"]["Properties"]["Bucket"] == {"Ref": "RawBucket"}
+
+
+def test_data_is_retained_when_the_stack_or_a_resource_goes(config):
+    resources = _template(config)["Resources"]
+    for logical_id in (
+        "RawBucket",
+        "CuratedTable",
+        "LedgerTable",
+        "IngestionQueue",
+        "DeadLetterQueue",
+    ):
+        assert resources[logical_id]["DeletionPolicy"] == "Retain"
+        assert resources[logical_id]["UpdateReplacePolicy"] == "Retain"
+
+
+def test_lifecycle_archives_raw_objects_and_their_old_versions_and_never_expires(config):
+    spec = spec_from_config(config, StackOptions(archive_after_days=45))
+    bucket = build_template(spec).to_dict()["Resources"]["RawBucket"]["Properties"]
+    [rule] = bucket["LifecycleConfiguration"]["Rules"]
+    assert rule["Prefix"] == f"{RAW_PREFIX}/"
+    assert rule["Transitions"] == [{"StorageClass": "GLACIER_IR", "TransitionInDays": 45}]
+    assert rule["NoncurrentVersionTransitions"] == [
+        {"StorageClass": "GLACIER_IR", "TransitionInDays": 45}
+    ]
+    assert not {"ExpirationInDays", "NoncurrentVersionExpiration"} & set(rule)
+
+
+def test_the_template_fits_cloudformations_inline_limit_with_room_for_sources(config):
+    from pipeline.deploy.stack.template import compact_body
+
+    size = len(compact_body(spec_from_config(config)).encode())
+    assert size < 51_200 * 0.7, size
+
+
+def test_an_invalid_name_is_refused_before_any_aws_call(config, settings, monkeypatch):
+    monkeypatch.setattr(aws, "_client", lambda *a: pytest.fail("no AWS call"))
+    settings.TWL_RAW_BUCKET = "x"  # too short for S3
+    with pytest.raises(CommandError, match=r"settings are invalid: x is not a valid s3 bucket"):
+        _run()
+
+
+def test_an_aws_error_becomes_a_command_error_not_a_traceback(config, moto_aws, monkeypatch):
+    def refuse(**_kwargs):
+        raise ClientError({"Error": {"Code": "AccessDenied", "Message": "no"}}, "CreateChangeSet")
+
+    cfn = aws.cloudformation(config)
+    monkeypatch.setattr(cfn, "create_change_set", refuse)
+    with pytest.raises(CommandError, match=r"AWS request failed: .*AccessDenied"):
+        _run()
+
+
+def test_cloudformation_drift_detection_is_used_where_the_endpoint_offers_it(config, monkeypatch):
+    client = boto3.client("cloudformation", region_name=REGION)
+    stub = Stubber(client)
+    stack = config.names.stack
+    stub.add_response("detect_stack_drift", {"StackDriftDetectionId": "d-1"}, {"StackName": stack})
+    stub.add_response(
+        "describe_stack_drift_detection_status",
         {
-            SOURCE_INDEX: [(SOURCE_INDEX_PK, "HASH"), (SOURCE_INDEX_SK, "RANGE")],
-            TYPE_INDEX: [(TYPE_INDEX_PK, "HASH"), (TYPE_INDEX_SK, "RANGE")],
+            "StackId": "s",
+            "StackDriftDetectionId": "d-1",
+            "DetectionStatus": "DETECTION_COMPLETE",
+            "Timestamp": "2026-12-01T00:00:00Z",
         },
     )
-    _assert_table(
-        _table(config, config.ledger_table),
-        [(LEDGER_PK, "HASH"), (LEDGER_SK, "RANGE")],
-        {RUNS_INDEX: [(RUNS_INDEX_PK, "HASH"), (RUNS_INDEX_SK, "RANGE")]},
+    stub.add_response(
+        "describe_stack_resource_drifts",
+        {
+            "StackResourceDrifts": [
+                {
+                    "StackId": "s",
+                    "LogicalResourceId": "LedgerTable",
+                    "ResourceType": "AWS::DynamoDB::Table",
+                    "StackResourceDriftStatus": "MODIFIED",
+                    "Timestamp": "2026-12-01T00:00:00Z",
+                    "PropertyDifferences": [
+                        {
+                            "PropertyPath": "/BillingMode",
+                            "ExpectedValue": "PAY_PER_REQUEST",
+                            "ActualValue": "PROVISIONED",
+                            "DifferenceType": "NOT_EQUAL",
+                        }
+                    ],
+                }
+            ]
+        },
     )
-    assert _ttl(config, config.ledger_table) == {
-        "TimeToLiveStatus": "ENABLED",
-        "AttributeName": LEDGER_TTL_ATTRIBUTE,
+    monkeypatch.setattr(aws, "cloudformation", lambda _config: client)
+    with stub:
+        [change] = drift.cloudformation_drift(config=config, stack=stack, poll_seconds=0)
+    assert change.action == "drift"
+    assert change.resource == "LedgerTable (AWS::DynamoDB::Table)"
+    assert change.detail == "CloudFormation: modified: /BillingMode"
+
+
+def test_on_moto_drift_detection_is_reported_as_unavailable_not_as_drift(config, moto_aws):
+    provision(config=config, poll_seconds=0)
+    [note] = drift.cloudformation_drift(config=config, stack=config.names.stack)
+    assert note.action == "note" and "live read-back only" in note.detail
+
+
+def test_throttle_counters_the_web_may_write_are_the_ledgers_throttle_items(config):
+    """The web role's one write is keyed by the ledger's partition key prefix."""
+    web = _template(config)["Resources"]["WebRole"]["Properties"]["Policies"][0]["PolicyDocument"]
+    [statement] = [s for s in web["Statement"] if s["Sid"] == "ThrottleCounters"]
+    assert statement["Action"] == ["dynamodb:UpdateItem"]
+    assert statement["Condition"] == {
+        "ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["THROTTLE#*"]}
     }
-    assert _ttl(config, config.curated_table)["TimeToLiveStatus"] == "DISABLED"
-
-
-def test_second_run_changes_nothing_and_says_so(config, moto_aws):
-    provision(config=config)
-    calls = _record_calls(config)
-
-    changes = provision(config=config)
-
-    assert {c.action for c in changes} == {"ok"}
-    assert not has_drift(changes)
-    assert all(name.startswith(READ_PREFIXES) for name in calls), calls
-    output = _run_command()
-    assert f"ok      s3:{config.raw_bucket}  up to date" in output
-    assert "nothing changed" in output
-
-
-def test_command_prints_one_line_per_change_and_a_count(config, moto_aws):
-    output = _run_command()
-
-    assert f"create  s3:{config.raw_bucket}  bucket created" in output
-    assert output.strip().splitlines()[-1] == "5 change(s) applied."
-
-
-def test_check_reports_drift_and_exits_nonzero_without_writing(config, moto_aws):
-    provision(config=config)
-    s3 = aws.s3(config)
-    s3.put_bucket_versioning(
-        Bucket=config.raw_bucket, VersioningConfiguration={"Status": "Suspended"}
-    )
-    _set_queue_attribute(config, config.queue_name, "VisibilityTimeout", "30")
-    calls = _record_calls(config)
-
-    out = StringIO()
-    with pytest.raises(CommandError) as raised:
-        call_command("provision", "--check", stdout=out)
-
-    assert raised.value.returncode == 1
-    assert "Drift: 2 difference(s)." in str(raised.value)
-    assert "versioning: Suspended -> Enabled" in out.getvalue()
-    assert "VisibilityTimeout: 30 -> 360" in out.getvalue()
-    assert all(name.startswith(READ_PREFIXES) for name in calls), calls
-    assert s3.get_bucket_versioning(Bucket=config.raw_bucket)["Status"] == "Suspended"
-    assert _queue_attributes(config, config.queue_name)["VisibilityTimeout"] == "30"
-
-    changes = _by_resource(provision(config=config))
-    assert changes[f"s3:{config.raw_bucket}"].action == "update"
-    assert changes[f"sqs:{config.queue_name}"].action == "update"
-    assert s3.get_bucket_versioning(Bucket=config.raw_bucket)["Status"] == "Enabled"
-    assert "nothing changed" in _run_command("--check")
-
-
-def test_check_on_empty_account_reports_everything_missing_and_creates_nothing(config, moto_aws):
-    calls = _record_calls(config)
-
-    changes = provision(config=config, check_only=True)
-
-    assert [c.action for c in changes] == ["create"] * 5
-    assert all("would be created" in c.detail for c in changes)
-    assert all(name.startswith(READ_PREFIXES) for name in calls), calls
-    assert aws.s3(config).list_buckets()["Buckets"] == []
-    assert aws.sqs(config).list_queues().get("QueueUrls", []) == []
-    assert aws.dynamodb(config).list_tables()["TableNames"] == []
-
-
-def test_missing_gsi_is_added_back(config, moto_aws):
-    provision(config=config)
-    ddb = aws.dynamodb(config)
-    ddb.update_table(
-        TableName=config.curated_table,
-        GlobalSecondaryIndexUpdates=[{"Delete": {"IndexName": SOURCE_INDEX}}],
-    )
-    remaining = _table(config, config.curated_table).get("GlobalSecondaryIndexes", [])
-    assert SOURCE_INDEX not in {g["IndexName"] for g in remaining}
-
-    [drift] = [c for c in provision(config=config, check_only=True) if c.action != "ok"]
-    assert drift.resource == f"dynamodb:{config.curated_table}"
-    assert f"index {SOURCE_INDEX}: missing" in drift.detail
-
-    change = _by_resource(provision(config=config))[f"dynamodb:{config.curated_table}"]
-
-    assert change.action == "update"
-    names = {g["IndexName"] for g in _table(config, config.curated_table)["GlobalSecondaryIndexes"]}
-    assert names == {SOURCE_INDEX, TYPE_INDEX}
-    assert not has_drift(provision(config=config))
-
-
-def test_ledger_ttl_switched_off_is_reported_then_switched_back_on(config, moto_aws):
-    provision(config=config)
-    aws.dynamodb(config).update_time_to_live(
-        TableName=config.ledger_table,
-        TimeToLiveSpecification={"Enabled": False, "AttributeName": LEDGER_TTL_ATTRIBUTE},
-    )
-
-    [drift] = [c for c in provision(config=config, check_only=True) if c.action != "ok"]
-    assert drift.resource == f"dynamodb:{config.ledger_table}"
-    assert drift.detail == f"drift: time to live: missing -> {LEDGER_TTL_ATTRIBUTE}"
-    assert _ttl(config, config.ledger_table)["TimeToLiveStatus"] == "DISABLED"
-
-    change = _by_resource(provision(config=config))[f"dynamodb:{config.ledger_table}"]
-
-    assert change.action == "update"
-    assert _ttl(config, config.ledger_table)["TimeToLiveStatus"] == "ENABLED"
-    assert not has_drift(provision(config=config, check_only=True))
-
-
-def test_ledger_ttl_on_another_attribute_fails_clearly_and_is_left_alone(config, moto_aws):
-    provision(config=config)
-    ddb = aws.dynamodb(config)
-    ddb.update_time_to_live(
-        TableName=config.ledger_table,
-        TimeToLiveSpecification={"Enabled": False, "AttributeName": LEDGER_TTL_ATTRIBUTE},
-    )
-    ddb.update_time_to_live(
-        TableName=config.ledger_table,
-        TimeToLiveSpecification={"Enabled": True, "AttributeName": "gone_at"},
-    )
-
-    with pytest.raises(ProvisionError, match="TTL is on attribute 'gone_at'"):
-        provision(config=config)
-
-    assert _ttl(config, config.ledger_table)["AttributeName"] == "gone_at"
-
-
-def test_existing_policy_statements_are_kept_when_the_tls_statement_is_added(config, moto_aws):
-    s3, bucket = aws.s3(config), config.raw_bucket
-    s3.create_bucket(Bucket=bucket)
-    other = {
-        "Sid": "AllowReadForAnalytics",
-        "Effect": "Allow",
-        "Principal": {"AWS": "arn:aws:iam::123456789012:root"},
-        "Action": "s3:GetObject",
-        "Resource": f"arn:aws:s3:::{bucket}/*",
-    }
-    s3.put_bucket_policy(
-        Bucket=bucket, Policy=json.dumps({"Version": "2012-10-17", "Statement": [other]})
-    )
-
-    change = provision(config=config)[0]
-
-    assert change.action == "update"
-    statements = json.loads(s3.get_bucket_policy(Bucket=bucket)["Policy"])["Statement"]
-    assert [s["Sid"] for s in statements] == ["AllowReadForAnalytics", "DenyInsecureTransport"]
-
-
-def test_redrive_count_given_as_a_string_is_not_drift(config, moto_aws):
-    provision(config=config)
-    dlq_arn = _queue_attributes(config, config.dlq_name)["QueueArn"]
-    policy = json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "3"})
-    _set_queue_attribute(config, config.queue_name, "RedrivePolicy", policy)
-
-    assert not has_drift(provision(config=config, check_only=True))
-
-
-def test_bucket_outside_us_east_1_is_created_with_its_region(config, moto_aws):
-    eu = dataclasses.replace(config, aws_region="eu-west-1")
-
-    provision(config=eu)
-
-    location = aws.s3(eu).get_bucket_location(Bucket=eu.raw_bucket)["LocationConstraint"]
-    assert location == "eu-west-1"
-
-
-def test_table_without_kms_encryption_is_reported_as_drift(config, moto_aws):
-    # Only the report is tested: moto accepts update_table(SSESpecification=...) but ignores it.
-    ddb = aws.dynamodb(config)
-    ddb.create_table(
-        TableName=config.ledger_table,
-        BillingMode="PAY_PER_REQUEST",
-        AttributeDefinitions=[
-            {"AttributeName": name, "AttributeType": "S"}
-            for name in (LEDGER_PK, LEDGER_SK, RUNS_INDEX_PK, RUNS_INDEX_SK)
-        ],
-        KeySchema=[
-            {"AttributeName": LEDGER_PK, "KeyType": "HASH"},
-            {"AttributeName": LEDGER_SK, "KeyType": "RANGE"},
-        ],
-        GlobalSecondaryIndexes=[
-            {
-                "IndexName": RUNS_INDEX,
-                "KeySchema": [
-                    {"AttributeName": RUNS_INDEX_PK, "KeyType": "HASH"},
-                    {"AttributeName": RUNS_INDEX_SK, "KeyType": "RANGE"},
-                ],
-                "Projection": {"ProjectionType": "ALL"},
-            }
-        ],
-    )
-    ddb.update_time_to_live(
-        TableName=config.ledger_table,
-        TimeToLiveSpecification={"Enabled": True, "AttributeName": LEDGER_TTL_ATTRIBUTE},
-    )
-
-    change = _by_resource(provision(config=config, check_only=True))[
-        f"dynamodb:{config.ledger_table}"
-    ]
-
-    assert change.action == "update"
-    assert change.detail == "drift: encryption (KMS): false -> true"
-
-
-def test_table_with_another_key_schema_fails_clearly_and_is_left_alone(config, moto_aws):
-    ddb = aws.dynamodb(config)
-    ddb.create_table(
-        TableName=config.curated_table,
-        BillingMode="PAY_PER_REQUEST",
-        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-    )
-
-    with pytest.raises(ProvisionError, match="key schema differs"):
-        provision(config=config)
-    with pytest.raises(CommandError, match="key schema differs"):
-        _run_command()
-
-    remaining = _table(config, config.curated_table).get("GlobalSecondaryIndexes", [])
-    assert SOURCE_INDEX not in {g["IndexName"] for g in remaining}
-
-
-def test_aws_error_becomes_a_command_error_not_a_traceback(config, moto_aws, settings):
-    settings.TWL_RAW_BUCKET = "x"  # too short: S3 answers InvalidBucketName
-
-    with pytest.raises(CommandError, match=r"AWS request failed: .*InvalidBucketName"):
-        _run_command()
-
-
-def test_plain_http_emulator_gets_no_tls_only_policy(config, settings, moto_aws):
-    settings.TWL_S3_REQUIRE_TLS = False
-    provision(config=get_config())
-    s3 = aws.s3(config)
-    with pytest.raises(s3.exceptions.ClientError, match="NoSuchBucketPolicy"):
-        s3.get_bucket_policy(Bucket=config.raw_bucket)
-    s3.put_object(Bucket=config.raw_bucket, Key="raw/x.json", Body=b"{}")
-    assert not has_drift(provision(config=get_config(), check_only=True))
-
-
-def test_tls_requirement_defaults_to_the_endpoint_scheme(monkeypatch):
-    import importlib
-
-    from twl_site import settings as site_settings
-
-    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:4566")
-    assert importlib.reload(site_settings).TWL_S3_REQUIRE_TLS is False
-    monkeypatch.delenv("AWS_ENDPOINT_URL")
-    assert importlib.reload(site_settings).TWL_S3_REQUIRE_TLS is True
-    monkeypatch.undo()
-    importlib.reload(site_settings)
+    assert LEDGER_PK == "pk"  # DynamoDB's LeadingKeys are the partition key's values

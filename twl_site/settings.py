@@ -54,6 +54,9 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First, so its X-Ray subsegment holds every other middleware's work (TWL_TRACING;
+    # off, Django drops it at start-up).
+    "records_api.tracing.TracingMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Content-Security-Policy and Permissions-Policy on every response (pages, API, admin).
     "csp.middleware.CSPMiddleware",
@@ -235,6 +238,14 @@ CORS_URLS_REGEX = r"^/api/.*$"
 # A source whose last successful ingest is older than this makes /api/health 503.
 TWL_STALE_AFTER_SECONDS = env_int("TWL_STALE_AFTER_SECONDS", 900)
 
+# The stack (manage.py provision, docs/DEPLOY.md): where alarms are e-mailed (empty: the
+# SNS topic only), when raw objects move to a cheaper storage class, and how long the
+# oldest queued message may wait before its alarm fires. The feed-stale alarms use
+# TWL_STALE_AFTER_SECONDS above.
+TWL_ALARM_EMAIL = env_str("TWL_ALARM_EMAIL", "")
+TWL_RAW_ARCHIVE_AFTER_DAYS = env_int("TWL_RAW_ARCHIVE_AFTER_DAYS", 90)
+TWL_ALARM_QUEUE_AGE_SECONDS = env_int("TWL_ALARM_QUEUE_AGE_SECONDS", 900)
+
 # --- The pipeline ---------------------------------------------------------------
 # Resource names follow one rule (pipeline/core/names.py): twl-pipeline-<role>-<stage>,
 # each data resource overridable with its TWL_* variable.
@@ -248,12 +259,12 @@ TWL_LEDGER_TABLE = _NAMES.ledger_table
 
 # AWS: one endpoint setting points every client at an emulator (moto) when set.
 AWS_ENDPOINT_URL = env_str("AWS_ENDPOINT_URL") or None
-# The raw bucket's policy denies non-TLS requests. An emulator on plain http:// cannot
-# pass that test (and moto ignores policy conditions), so the default follows the scheme.
-TWL_S3_REQUIRE_TLS = env_bool(
-    "TWL_S3_REQUIRE_TLS", default=not (AWS_ENDPOINT_URL or "").startswith("http://")
-)
 AWS_REGION = env_str("AWS_REGION", env_str("AWS_DEFAULT_REGION", "us-east-1"))
+
+# In Lambda the web function's role only reads data: the admin's jobs that write
+# (Ingest now, Replay, DLQ redrive/delete) are handed to the worker function,
+# asynchronously. Elsewhere (make run, tests) they run inline.
+TWL_JOBS_ON_WORKER = env_bool("TWL_JOBS_ON_WORKER", default=IN_LAMBDA)
 
 # Processing function's timeout (seconds); the queue's visibility timeout is 6x it.
 TWL_WORKER_TIMEOUT_SECONDS = env_int("TWL_WORKER_TIMEOUT_SECONDS", 60)
@@ -279,6 +290,10 @@ TWL_HTTP_RETRY_AFTER_MAX = env_int("TWL_HTTP_RETRY_AFTER_MAX", 10)
 TWL_LOG_FORMAT = env_str("TWL_LOG_FORMAT", "json")
 # CloudWatch Embedded Metric Format lines on stdout.
 TWL_METRICS_ENABLED = env_bool("TWL_METRICS_ENABLED", default=True)
+# X-Ray tracing (pipeline/core/tracing.py). On by default only in Lambda's runtime
+# (LAMBDA_TASK_ROOT, set by Lambda itself: where the X-Ray SDK finds the invocation's
+# segment); off locally and in tests, where nothing of X-Ray is imported.
+TWL_TRACING = env_bool("TWL_TRACING", default=bool(os.environ.get("LAMBDA_TASK_ROOT")))
 
 LOGGING = {
     "version": 1,
@@ -297,6 +312,8 @@ LOGGING = {
     "loggers": {
         "botocore": {"level": "WARNING"},
         "urllib3": {"level": "WARNING"},
+        # X-Ray says "successfully patched module …" at each cold start.
+        "aws_xray_sdk": {"level": "WARNING"},
         # moto's server logs every request; the local stack prints its own summary.
         "werkzeug": {"level": "WARNING"},
     },

@@ -36,9 +36,11 @@ class PipelineConfig:
     # Per source: the base URL to fetch from instead of the source's own default.
     source_base_urls: tuple[tuple[str, str], ...] = ()
     randomuser_results: int = 25
-    s3_require_tls: bool = True
     metrics_enabled: bool = True
     stale_after_seconds: int = 900
+    # The admin's jobs (Ingest now, Replay, DLQ redrive/delete) go to the worker
+    # function, asynchronously, instead of running inline (pipeline/services/jobs.py).
+    jobs_on_worker: bool = False
     version: str = field(default="0.0.0")
     # Signs the records cursor. Kept out of repr so a logged config shows no secret.
     signing_key: str = field(default="", repr=False)
@@ -88,9 +90,9 @@ def get_config() -> PipelineConfig:
         http_retry_after_max=s.TWL_HTTP_RETRY_AFTER_MAX,
         source_base_urls=tuple(sorted(s.TWL_SOURCE_BASE_URLS.items())),
         randomuser_results=s.TWL_RANDOMUSER_RESULTS,
-        s3_require_tls=s.TWL_S3_REQUIRE_TLS,
         metrics_enabled=s.TWL_METRICS_ENABLED,
         stale_after_seconds=s.TWL_STALE_AFTER_SECONDS,
+        jobs_on_worker=s.TWL_JOBS_ON_WORKER,
         version=s.VERSION,
         signing_key=s.SECRET_KEY,
     )

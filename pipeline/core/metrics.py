@@ -11,6 +11,8 @@ import warnings
 
 from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
 
+from pipeline.core.config import PipelineConfig
+
 NAMESPACE = "TWLPipeline"
 SERVICE = "twl-pipeline"
 log = logging.getLogger(__name__)
@@ -20,17 +22,20 @@ def emit(
     values: dict[str, float],
     *,
     dimensions: dict[str, str],
-    enabled: bool = True,
+    config: PipelineConfig,
     unit: MetricUnit = MetricUnit.Count,
 ) -> None:
     """Publish ``values`` (name → number) with ``dimensions`` as one EMF document.
 
-    Callers pass ``enabled=config.metrics_enabled`` (off for a person's console).
+    Every metric also carries ``service`` (Powertools adds it) and ``stage``, so two
+    stages in one account never mix; the stack's alarms and dashboard name all three
+    (``pipeline.deploy.stack.monitoring``). Off when ``config.metrics_enabled`` is
+    (a person's console).
     """
-    if not enabled or not values:
+    if not config.metrics_enabled or not values:
         return
     metrics = EphemeralMetrics(namespace=NAMESPACE, service=SERVICE)
-    for name, dimension in dimensions.items():
+    for name, dimension in {**dimensions, "stage": config.stage}.items():
         metrics.add_dimension(name=name, value=str(dimension))
     for name, value in values.items():
         metrics.add_metric(name=name, unit=unit, value=value)

@@ -2,8 +2,8 @@
 
 Settings, IAM, provisioning, the Zappa stages' checks, tests and benchmarks all call
 ``resource_names``; nothing else spells a name. Each data resource may be renamed
-with its ``TWL_*`` variable (``OVERRIDES``); the Zappa-owned names (functions, role,
-deployment bucket) follow Zappa's own rule and cannot be.
+with its ``TWL_*`` variable (``OVERRIDES``); the Zappa-owned names (functions, roles,
+deployment bucket) and the stack's own follow Zappa's own rule and cannot be.
 """
 
 from __future__ import annotations
@@ -49,9 +49,29 @@ class ResourceNames:
         return self.web_function, self.worker_function
 
     @property
-    def role(self) -> str:
-        """The execution role both functions run as (``role_name`` in zappa_settings)."""
-        return f"{PRODUCT}-{self.stage}-lambda"
+    def web_role(self) -> str:
+        """The web function's execution role (``role_name`` of the stage in zappa_settings)."""
+        return f"{PRODUCT}-{self.stage}-web"
+
+    @property
+    def worker_role(self) -> str:
+        """The worker function's execution role (``role_name`` of ``<stage>_worker``)."""
+        return f"{PRODUCT}-{self.stage}-worker"
+
+    @property
+    def stack(self) -> str:
+        """The stage's CloudFormation stack (``manage.py provision``)."""
+        return f"{PRODUCT}-{self.stage}"
+
+    @property
+    def alarm_topic(self) -> str:
+        """The SNS topic every alarm of the stage notifies."""
+        return f"{PRODUCT}-alarms-{self.stage}"
+
+    @property
+    def dashboard(self) -> str:
+        """The stage's CloudWatch dashboard."""
+        return f"{PRODUCT}-{self.stage}"
 
     @property
     def deployment_bucket(self) -> str:

@@ -121,13 +121,21 @@ def install_moto_speedups() -> None:
     _INSTALLED = True
 
 
+def install_moto_extensions() -> None:
+    """All this project adds to moto: DynamoDB speed-ups and CloudFormation models."""
+    from pipeline.local.cfn_models import install_cfn_models
+
+    install_moto_speedups()
+    install_cfn_models()
+
+
 class Emulator:
     """moto's server on 127.0.0.1:<port>, started in a daemon thread."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = 4566) -> None:
         from moto.server import ThreadedMotoServer
 
-        install_moto_speedups()
+        install_moto_extensions()
         self._server = ThreadedMotoServer(ip_address=host, port=port, verbose=False)
         self.host = host
         self.port = port

@@ -178,7 +178,6 @@ class LocalStack:
     def _configure(self) -> None:
         """Point the pipeline at the emulator and the sources: configuration only."""
         settings.AWS_ENDPOINT_URL = self.urls["aws"]
-        settings.TWL_S3_REQUIRE_TLS = False  # the emulator speaks plain HTTP
         settings.TWL_SOURCE_BASE_URLS = dict(self.source_urls)
         aws.reset_clients()
 

@@ -1,4 +1,4 @@
-"""Command-line options naming a stage, its region and account (``iam_role``, ``iam_policy``)."""
+"""Command-line options naming a stage, its region and account (``iam_policy``)."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ ACCOUNT_PATTERN = re.compile(r"^\d{12}$")
 
 
 def add_stage_arguments(parser: CommandParser) -> None:
-    """--stage, --region and --account, shared with ``iam_policy``."""
+    """--stage, --region and --account."""
     parser.add_argument("--stage", required=True, help="TWL stage, e.g. dev or prod")
     parser.add_argument("--region", help="default: AWS_REGION of this environment")
     parser.add_argument(

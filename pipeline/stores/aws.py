@@ -18,6 +18,8 @@ from botocore.config import Config
 from pipeline.core.config import PipelineConfig
 
 if TYPE_CHECKING:
+    from mypy_boto3_cloudformation import CloudFormationClient
+    from mypy_boto3_cloudwatch import CloudWatchClient
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_iam import IAMClient
     from mypy_boto3_lambda import LambdaClient
@@ -74,6 +76,16 @@ def iam(config: PipelineConfig) -> IAMClient:
 
 def sts(config: PipelineConfig) -> STSClient:
     return _client("sts", config)
+
+
+def cloudformation(config: PipelineConfig) -> CloudFormationClient:
+    """Operator tools only (``manage.py provision``)."""
+    return _client("cloudformation", config)
+
+
+def cloudwatch(config: PipelineConfig) -> CloudWatchClient:
+    """Operator tools only (the stack's drift check reads the alarms back)."""
+    return _client("cloudwatch", config)
 
 
 def reset_clients() -> None:

@@ -33,7 +33,6 @@ def live_config(settings, emulator, sandbox) -> Iterator[PipelineConfig]:
     """Settings pointing at the emulator and sandbox; resources provisioned."""
     use_stage(settings, "e2e")
     settings.AWS_ENDPOINT_URL = emulator.url
-    settings.TWL_S3_REQUIRE_TLS = False
     settings.TWL_SOURCE_BASE_URLS = sandbox.source_urls()
     settings.TWL_RANDOMUSER_RESULTS = 25
     settings.TWL_HTTP_RETRY_AFTER_MAX = 1

@@ -1,0 +1,79 @@
+"""What a stage's stack is made from: its names, its limits and the operator's choices.
+
+One ``StackSpec`` feeds the whole template. ``spec_from_config`` takes the running
+configuration (``make run``, the tests, an operator whose environment names the stage);
+``spec_for_stage`` takes a deployable stage of zappa_settings.json, so the names and
+the worker timeout are the ones the deployed functions will really use.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from pipeline.core.config import PipelineConfig
+from pipeline.core.names import ResourceNames, resource_names
+from pipeline.deploy.zappa_steps import stage_environment
+from pipeline.sources import Feed, all_feeds
+
+# Raw objects move to a cheaper class after this many days; never deleted.
+DEFAULT_ARCHIVE_AFTER_DAYS = 90
+# An alarm when the oldest message has waited this long (3 worker timeouts would be
+# typical for a backlog that is draining; 15 minutes means processing stopped).
+DEFAULT_QUEUE_AGE_ALARM_SECONDS = 900
+DEFAULT_WORKER_TIMEOUT_SECONDS = 60
+DEFAULT_MAX_RECEIVE_COUNT = 3
+
+
+@dataclass(frozen=True)
+class StackOptions:
+    """The operator's choices (settings ``TWL_ALARM_EMAIL``, ``TWL_RAW_ARCHIVE_AFTER_DAYS``...)."""
+
+    alarm_email: str = ""
+    archive_after_days: int = DEFAULT_ARCHIVE_AFTER_DAYS
+    queue_age_alarm_seconds: int = DEFAULT_QUEUE_AGE_ALARM_SECONDS
+    feed_stale_after_seconds: int = 900
+
+
+@dataclass(frozen=True)
+class StackSpec:
+    """Everything the template of one stage depends on."""
+
+    names: ResourceNames
+    worker_timeout_seconds: int
+    max_receive_count: int
+    options: StackOptions = field(default_factory=StackOptions)
+    feeds: tuple[Feed, ...] = ()
+
+    @property
+    def visibility_timeout_seconds(self) -> int:
+        """AWS's advice for a Lambda-consumed queue: six times the function's timeout."""
+        return 6 * self.worker_timeout_seconds
+
+
+def spec_from_config(config: PipelineConfig, options: StackOptions | None = None) -> StackSpec:
+    """The stack of the running configuration's stage, with its names."""
+    chosen = options or StackOptions(feed_stale_after_seconds=config.stale_after_seconds)
+    return StackSpec(
+        names=config.names,
+        worker_timeout_seconds=config.worker_timeout_seconds,
+        max_receive_count=config.max_receive_count,
+        options=chosen,
+        feeds=tuple(all_feeds()),
+    )
+
+
+def spec_for_stage(stage: str, options: StackOptions | None = None) -> StackSpec:
+    """The stack of a zappa_settings.json stage (the web stage; its ``_worker`` extends it).
+
+    Names follow the stage's ``TWL_*`` environment there, and the worker timeout is the
+    ``_worker`` stage's own ``TWL_WORKER_TIMEOUT_SECONDS``, as the deployed code reads it.
+    """
+    env = stage_environment(f"{stage}_worker") or stage_environment(stage)
+    timeout = int(env.get("TWL_WORKER_TIMEOUT_SECONDS") or DEFAULT_WORKER_TIMEOUT_SECONDS)
+    return StackSpec(
+        names=resource_names(stage, env),
+        worker_timeout_seconds=timeout,
+        max_receive_count=DEFAULT_MAX_RECEIVE_COUNT,
+        options=options or StackOptions(),
+        feeds=tuple(all_feeds()),
+    )
