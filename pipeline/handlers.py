@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any, TypedDict, cast
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
+    from pipeline.services.jobs import JobReply
+
 log = logging.getLogger(__name__)
 
 
@@ -33,13 +35,21 @@ class IngestReply(TypedDict):
 
 
 def _setup_django() -> None:
-    """Zappa calls event functions without setting Django up; do it once per process."""
+    """Zappa calls event functions without setting Django up; do it once per process.
+
+    X-Ray tracing is switched on here too when TWL_TRACING says so (once per process).
+    """
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "twl_site.settings")
     import django
     from django.apps import apps
 
     if not apps.ready:
         django.setup()
+    from django.conf import settings
+
+    from pipeline.core import tracing
+
+    tracing.configure(enabled=settings.TWL_TRACING)
 
 
 def scheduled_ingest(event: dict[str, Any], context: Any) -> IngestReply:
@@ -47,10 +57,13 @@ def scheduled_ingest(event: dict[str, Any], context: Any) -> IngestReply:
     _setup_django()
     from dataclasses import asdict
 
+    from pipeline.core import tracing
     from pipeline.core.config import get_config
     from pipeline.services.ingest import ingest
 
-    run = ingest(trigger="schedule", config=get_config())
+    with tracing.handler_subsegment("scheduled_ingest") as segment:
+        run = ingest(trigger="schedule", config=get_config())
+        tracing.annotate(segment, run_id=run.run_id, status=run.status)
     return {"runId": run.run_id, "status": run.status, "feeds": [asdict(f) for f in run.feeds]}
 
 
@@ -84,14 +97,33 @@ def process_sqs_event(event: dict[str, Any], context: Any) -> BatchResponse:
         process_partial_response,
     )
 
+    from pipeline.core import tracing
+
     if not event.get("Records"):
         return {"batchItemFailures": []}
     processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
-    reply = process_partial_response(
-        event=event, record_handler=handle_sqs_record, processor=processor, context=context
-    )
-    failures = reply.get("batchItemFailures", [])
+    with tracing.handler_subsegment("process_sqs_event") as segment:
+        reply = process_partial_response(
+            event=event, record_handler=handle_sqs_record, processor=processor, context=context
+        )
+        failures = reply.get("batchItemFailures", [])
+        tracing.annotate(segment, messages=len(event["Records"]), failed=len(failures))
     # Powertools types the identifier for every event kind; for SQS it is the message id.
     return {
         "batchItemFailures": [{"itemIdentifier": cast(str, f["itemIdentifier"])} for f in failures]
     }
+
+
+def run_job(event: dict[str, Any], context: Any) -> JobReply:
+    """An admin job the web function handed over (``pipeline.services.jobs.dispatch``).
+
+    Zappa's handler routes the event here by its ``command`` key. A bad event is
+    rejected with its reason and a failed job answered "failed"; neither raises, so
+    Lambda never runs the event again on its own.
+    """
+    _setup_django()
+    from pipeline.core.config import get_config
+    from pipeline.services.jobs import job_run_event
+
+    request_id = str(getattr(context, "aws_request_id", "") or "")
+    return job_run_event(event, config=get_config(), request_id=request_id)

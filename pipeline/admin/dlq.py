@@ -1,4 +1,8 @@
-"""Console page: dead-lettered messages with their failure reasons; redrive or delete them."""
+"""Console page: dead-lettered messages with their failure reasons; redrive or delete them.
+
+Redrive and delete go through ``pipeline.services.jobs.dispatch``: inline locally,
+queued on the worker function in a deployed stage (whose web role only reads data).
+"""
 
 from __future__ import annotations
 
@@ -13,7 +17,8 @@ from django.urls import URLPattern, path
 from pipeline.admin.console import ConsoleAdmin, log_action
 from pipeline.core.config import get_config
 from pipeline.models import DeadLetterMessage
-from pipeline.services import dlq
+from pipeline.services import dlq, jobs
+from pipeline.services.jobs import JobRejected, JobTicket
 
 DEAD_LETTERS_SHOWN = 100
 
@@ -45,10 +50,17 @@ class DeadLetterAdmin(ConsoleAdmin):
         if ids == []:
             messages.error(request, "Choose a message to redrive.")
             return redirect(self.url("changelist"))
-        moved = dlq.dlq_redrive(ids, config=get_config())
-        text = f"Redrove {moved} message(s) to the main queue: {_which(ids)}"
-        log_action(request, DeadLetterMessage, message=text, **_log_target(ids))
-        _report(request, moved, ids, text)
+        outcome = jobs.dispatch(jobs.JOB_DLQ_REDRIVE, {"message_ids": ids}, config=get_config())
+        if isinstance(outcome, JobRejected):
+            messages.error(request, f"Redrive: {outcome.reason}. Nothing was moved.")
+        elif isinstance(outcome, JobTicket):
+            text = f"Redrive of {_which(ids)}: {outcome.description}"
+            log_action(request, DeadLetterMessage, message=text, **_log_target(ids))
+            messages.info(request, f"{text}; the list updates in a few seconds.")
+        else:
+            text = f"Redrove {outcome} message(s) to the main queue: {_which(ids)}"
+            log_action(request, DeadLetterMessage, message=text, **_log_target(ids))
+            _report(request, outcome, ids, text)
         return redirect(self.url("changelist"))
 
     def delete_messages_view(self, request: HttpRequest) -> HttpResponse:
@@ -68,10 +80,17 @@ class DeadLetterAdmin(ConsoleAdmin):
                 "delete_all": ids is None,
             }
             return self.render(request, "admin/pipeline/deadlettermessage/confirm.html", context)
-        deleted = dlq.dlq_delete(ids, config=get_config())
-        text = f"Deleted {deleted} message(s) from the dead-letter queue: {_which(ids)}"
+        outcome = jobs.dispatch(jobs.JOB_DLQ_DELETE, {"message_ids": ids}, config=get_config())
+        if isinstance(outcome, JobRejected):
+            messages.error(request, f"Delete: {outcome.reason}. Nothing was deleted.")
+            return redirect(self.url("changelist"))
+        if isinstance(outcome, JobTicket):
+            text = f"Delete of {_which(ids)} from the dead-letter queue: {outcome.description}"
+            messages.info(request, f"{text}; the list updates in a few seconds.")
+        else:
+            text = f"Deleted {outcome} message(s) from the dead-letter queue: {_which(ids)}"
+            _report(request, outcome, ids, text)
         log_action(request, DeadLetterMessage, message=text, flag=DELETION, **_log_target(ids))
-        _report(request, deleted, ids, text)
         return redirect(self.url("changelist"))
 
 

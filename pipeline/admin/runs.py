@@ -1,4 +1,9 @@
-"""Console page: recent ingestion runs with each feed's outcome; Ingest now and Replay."""
+"""Console page: recent ingestion runs with each feed's outcome; Ingest now and Replay.
+
+Both actions go through ``pipeline.services.jobs.dispatch``: inline locally, queued on
+the worker function in a deployed stage (whose web role only reads data). A replay dry
+run only reads, so it always runs here.
+"""
 
 from __future__ import annotations
 
@@ -16,7 +21,8 @@ from pipeline.admin.console import ConsoleAdmin, log_action
 from pipeline.core.config import get_config
 from pipeline.core.errors import PipelineError
 from pipeline.models import IngestionRun
-from pipeline.services.ingest import ingest
+from pipeline.services import jobs
+from pipeline.services.jobs import JobRejected, JobTicket
 from pipeline.services.replay import ReplayResult, replay
 from pipeline.sources import SOURCES, known_types
 from pipeline.stores import ledger
@@ -82,7 +88,23 @@ class IngestionRunAdmin(ConsoleAdmin):
         if request.method != "POST":
             return HttpResponseNotAllowed(["POST"])
         self.require_change(request)
-        run = ingest(trigger="admin", config=get_config())
+        outcome = jobs.dispatch(jobs.JOB_INGEST, {}, config=get_config())
+        if isinstance(outcome, JobRejected):
+            messages.error(request, f"Ingest now: {outcome.reason}. Nothing ran.")
+            return redirect(self.url("changelist"))
+        if isinstance(outcome, JobTicket):
+            log_action(
+                request,
+                IngestionRun,
+                object_id=outcome.request_id or "ingest",
+                label="Ingest now: queued on the worker",
+                message=f"Ingest now: {outcome.description}",
+            )
+            messages.info(
+                request, "Ingest now: queued on the worker; the run appears below in a few seconds."
+            )
+            return redirect(self.url("changelist"))
+        run = outcome
         log_action(
             request,
             IngestionRun,
@@ -103,16 +125,49 @@ class IngestionRunAdmin(ConsoleAdmin):
             "breadcrumb_tail": "Replay raw objects",
             "form": form,
         }
-        if form.is_valid():
-            result = self._replay(request, form)
-            if result is not None and not form.cleaned_data["dry_run"]:
-                messages.success(request, _replay_summary(result, dry_run=False))
-                return redirect(self.url("changelist"))
+        if form.is_valid() and form.cleaned_data["dry_run"]:
+            result = self._dry_run(request, form)
             context["result"] = result
             context["keys_shown"] = result.keys[:DRY_RUN_KEYS_SHOWN] if result else []
+        elif form.is_valid() and self._replay(request, form):
+            return redirect(self.url("changelist"))
         return self.render(request, "admin/pipeline/ingestionrun/replay.html", context)
 
-    def _replay(self, request: HttpRequest, form: ReplayForm) -> ReplayResult | None:
+    def _replay(self, request: HttpRequest, form: ReplayForm) -> bool:
+        """Send (or queue) the replay; False when it was refused (the form says why)."""
+        data = form.cleaned_data
+        kwargs = {
+            "source": data["source"] or None,
+            "type": data["type"] or None,
+            "since": data["since"].isoformat() if data["since"] else None,
+            "until": data["until"].isoformat() if data["until"] else None,
+        }
+        outcome = jobs.dispatch(jobs.JOB_REPLAY, kwargs, config=get_config())
+        if isinstance(outcome, JobRejected):
+            form.add_error(None, outcome.reason)
+            return False
+        scope = _replay_scope(data)
+        if isinstance(outcome, JobTicket):
+            text = outcome.description
+            messages.info(
+                request,
+                f"Replay {scope}: queued on the worker; its messages reach the queue "
+                "in a few seconds.",
+            )
+        else:
+            text = _replay_summary(outcome, dry_run=False)
+            messages.success(request, text)
+        log_action(
+            request,
+            IngestionRun,
+            object_id="replay",
+            label=f"Replay {scope}",
+            message=f"Replay {scope}: {text}",
+        )
+        return True
+
+    def _dry_run(self, request: HttpRequest, form: ReplayForm) -> ReplayResult | None:
+        """List what a replay would send: a read, so it runs here in every stage."""
         data = form.cleaned_data
         try:
             result = replay(
@@ -120,7 +175,7 @@ class IngestionRunAdmin(ConsoleAdmin):
                 type_=data["type"] or None,
                 since=data["since"],
                 until=data["until"],
-                dry_run=data["dry_run"],
+                dry_run=True,
                 config=get_config(),
             )
         except PipelineError as exc:
@@ -132,7 +187,7 @@ class IngestionRunAdmin(ConsoleAdmin):
             IngestionRun,
             object_id="replay",
             label=f"Replay {scope}",
-            message=f"Replay {scope}: {_replay_summary(result, dry_run=data['dry_run'])}",
+            message=f"Replay {scope}: {_replay_summary(result, dry_run=True)}",
         )
         return result
 
