@@ -16,6 +16,7 @@ from datetime import datetime
 import requests
 from botocore.exceptions import ClientError
 
+from pipeline.core import tracing
 from pipeline.core.clock import iso, utc_now
 from pipeline.core.config import PipelineConfig
 from pipeline.core.constants import (
@@ -68,7 +69,10 @@ def _ingest_feed(
     feed: Feed, run_id: str, config: PipelineConfig, session: requests.Session
 ) -> FeedOutcome:
     outcome = FeedOutcome(source=feed.source, type=feed.type, outcome="failed")
-    with log_context(run_id=run_id, source=feed.source, type=feed.type):
+    with (
+        log_context(run_id=run_id, source=feed.source, type=feed.type),
+        tracing.subsegment(tracing.INGEST_FEED, source=feed.source, type=feed.type) as span,
+    ):
         try:
             state = ledger.feed_state_get(source=feed.source, type_=feed.type, config=config)
             _fetch_store_send(feed, run_id, config, session, state, outcome)
@@ -78,6 +82,8 @@ def _ingest_feed(
             log.warning("feed failed: %s", outcome.error)
             _record_failure(feed, config, outcome.error, outcome.reason)
         _emit_metrics(outcome, config)
+        # The failure is handled here, so no exception marks the subsegment: say it.
+        tracing.annotate(span, outcome=outcome.outcome, reason=outcome.reason)
     return outcome
 
 
@@ -174,9 +180,11 @@ def _emit_metrics(outcome: FeedOutcome, config: PipelineConfig) -> None:
             "RawObjectsStored": 1 if stored else 0,
             "MessagesSent": 1 if outcome.message_id else 0,
             "FeedFailures": 1 if outcome.outcome == "failed" else 0,
+            # Stored or unchanged: the feed is fresh (the feed-stale alarm counts these).
+            "FeedIngested": 0 if outcome.outcome == "failed" else 1,
         },
         dimensions={"source": outcome.source, "type": outcome.type},
-        enabled=config.metrics_enabled,
+        config=config,
     )
 
 

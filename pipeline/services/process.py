@@ -9,6 +9,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from pipeline.core import tracing
 from pipeline.core.clock import iso, utc_now
 from pipeline.core.config import PipelineConfig
 from pipeline.core.constants import CURATED_PK
@@ -61,7 +62,10 @@ class ProcessResult:
 
 def process_body(body: str, *, config: PipelineConfig) -> ProcessResult:
     """Validate a message body from any producer, then process the raw object it names."""
-    return process_message(message_parse(body), config=config)
+    with tracing.subsegment(tracing.PROCESS_MESSAGE) as span:
+        message = message_parse(body)
+        tracing.annotate(span, source=message.source, type=message.type, run_id=message.runId)
+        return process_message(message, config=config)
 
 
 def process_failure_record(
@@ -70,9 +74,7 @@ def process_failure_record(
     """Keep why a message failed (the DLQ tools show it) and count it; never raises."""
     reason = f"{type(exc).__name__}: {exc}"
     log.warning("message %s failed: %s", message_id, reason)
-    emit(
-        {"ProcessingErrors": 1}, dimensions={"stage": config.stage}, enabled=config.metrics_enabled
-    )
+    emit({"ProcessingErrors": 1}, dimensions={}, config=config)
     try:
         ledger.message_failure_put(
             message_id=message_id,
@@ -135,7 +137,7 @@ def _record_processed(
             "RecordsRejected": result.rejected,
         },
         dimensions={"source": message.source, "type": message.type},
-        enabled=config.metrics_enabled,
+        config=config,
     )
 
 

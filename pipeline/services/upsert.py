@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
+from pipeline.core import tracing
 from pipeline.core.config import PipelineConfig
 from pipeline.core.constants import BATCH_GET_LIMIT, CURATED_PK, TRANSACT_LIMIT
 from pipeline.core.errors import PipelineError, error_code
@@ -182,7 +183,12 @@ def records_upsert(
     totals = UpsertCounts()
     stamped = [_with_processed_at(r, processed_at) for r in records]
     for chunk in _chunks(stamped, RECORDS_PER_TRANSACTION):
-        totals.add(_upsert_chunk(chunk, config))
+        with tracing.subsegment(tracing.UPSERT_BATCH, records=len(chunk)) as span:
+            counts = _upsert_chunk(chunk, config)
+            tracing.annotate(
+                span, inserted=counts.inserted, updated=counts.updated, refused=len(counts.refused)
+            )
+        totals.add(counts)
     return totals
 
 
