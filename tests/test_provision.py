@@ -14,7 +14,7 @@ from botocore.stub import Stubber
 from django.core.management import CommandError, call_command
 
 from pipeline.core.constants import LEDGER_PK, RAW_PREFIX
-from pipeline.deploy.provision import provision
+from pipeline.deploy.provision import ProvisionError, provision
 from pipeline.deploy.stack import drift
 from pipeline.deploy.stack.spec import StackOptions, spec_from_config
 from pipeline.deploy.stack.template import build_template
@@ -152,7 +152,7 @@ def _tamper_role(config) -> None:
 
 def _tamper_alarm(config) -> None:
     _client("cloudwatch").put_metric_alarm(
-        AlarmName=f"{config.names.stack}-dead-letters",
+        AlarmName=f"{config.names.alarm_prefix}-dead-letters",
         Namespace="AWS/SQS",
         MetricName="ApproximateNumberOfMessagesVisible",
         Dimensions=[{"Name": "QueueName", "Value": config.names.dlq}],
@@ -165,7 +165,7 @@ def _tamper_alarm(config) -> None:
 
 
 def _delete_alarm(config) -> None:
-    _client("cloudwatch").delete_alarms(AlarmNames=[f"{config.names.stack}-queue-age"])
+    _client("cloudwatch").delete_alarms(AlarmNames=[f"{config.names.alarm_prefix}-queue-age"])
 
 
 @pytest.mark.parametrize(
@@ -357,3 +357,83 @@ def test_throttle_counters_the_web_may_write_are_the_ledgers_throttle_items(conf
         "ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["THROTTLE#*"]}
     }
     assert LEDGER_PK == "pk"  # DynamoDB's LeadingKeys are the partition key's values
+
+
+def test_a_source_the_stage_does_not_ingest_gets_no_feed_stale_alarm(config):
+    from dataclasses import replace
+
+    spec = spec_from_config(replace(config, enabled_sources=("jsonplaceholder",)))
+    alarms = [
+        r["Properties"]["AlarmName"]
+        for r in build_template(spec).to_dict()["Resources"].values()
+        if r["Type"] == "AWS::CloudWatch::Alarm"
+    ]
+    assert any("feed-stale-jsonplaceholder-post" in a for a in alarms)
+    assert not any("randomuser" in a for a in alarms)
+
+
+def test_a_named_stage_is_never_provisioned_on_an_emulator(config, settings):
+    settings.AWS_ENDPOINT_URL = "http://127.0.0.1:4566"
+    with pytest.raises(CommandError, match="--stage dev provisions the real stage"):
+        _run("--stage", "dev")
+
+
+def test_a_named_stage_is_provisioned_in_its_own_region(config, settings, monkeypatch):
+    from pipeline.management.commands import provision as command
+
+    settings.AWS_REGION = "eu-west-1"  # this shell's; zappa_settings.json deploys to us-east-1
+    seen = {}
+
+    def record(*, config, spec, **_kwargs):
+        seen["region"], seen["stack"] = config.aws_region, spec.names.stack
+        return []
+
+    monkeypatch.setattr(command, "provision", record)
+    _run("--stage", "prod")
+    assert seen == {"region": "us-east-1", "stack": "twl-pipeline-prod-infra"}
+
+
+class _SlowCloudFormation:
+    """An update whose execution CloudFormation reports only on the second poll."""
+
+    def __init__(self) -> None:
+        self.polls = 0
+
+    def describe_stacks(self, **_kw):
+        return {"Stacks": [{"StackStatus": "UPDATE_COMPLETE"}]}  # the previous update's
+
+    def create_change_set(self, **_kw):
+        return {}
+
+    def describe_change_set(self, **_kw):
+        if not hasattr(self, "executed"):
+            change = {"Action": "Modify", "LogicalResourceId": "RawBucket", "ResourceType": "S3"}
+            return {"Status": "CREATE_COMPLETE", "Changes": [{"ResourceChange": change}]}
+        self.polls += 1
+        return {"ExecutionStatus": "EXECUTE_IN_PROGRESS" if self.polls < 2 else "EXECUTE_FAILED"}
+
+    def execute_change_set(self, **_kw):
+        self.executed = True
+
+    def get_paginator(self, _name):
+        return type("P", (), {"paginate": lambda _self, **_kw: [{"StackEvents": []}]})()
+
+
+def test_an_update_is_judged_by_its_own_execution_not_the_stacks_previous_status(
+    config, monkeypatch
+):
+    fake = _SlowCloudFormation()
+    monkeypatch.setattr(aws, "cloudformation", lambda _config: fake)
+    with pytest.raises(ProvisionError, match=r"ended UPDATE_COMPLETE \(EXECUTE_FAILED\)"):
+        provision(config=config, poll_seconds=0)
+    assert fake.polls == 2
+
+
+def test_check_on_a_stack_that_failed_to_create_says_to_delete_it(config, monkeypatch):
+    class RolledBack(_SlowCloudFormation):
+        def describe_stacks(self, **_kw):
+            return {"Stacks": [{"StackStatus": "ROLLBACK_COMPLETE"}]}
+
+    monkeypatch.setattr(aws, "cloudformation", lambda _config: RolledBack())
+    [change] = provision(config=config, check_only=True, poll_seconds=0)
+    assert change.action == "update" and "delete-stack" in change.detail

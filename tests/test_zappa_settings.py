@@ -246,3 +246,11 @@ def _runtime_distributions() -> list[metadata.Distribution]:
             if req.marker is None or any(req.marker.evaluate({"extra": e}) for e in extras or {""}):
                 pending.append((req.name, set(req.extras)))
     return list(seen.values())
+
+
+@pytest.mark.parametrize("stage", WEB)
+def test_the_stacks_name_is_not_one_zappa_uses_for_its_own_stack(stages, stage):
+    """Zappa keeps its API Gateway stack under the function's name (``lambda_name``)."""
+    twl_stage = stages[stage].environment_variables["TWL_STAGE"]
+    zappa_names = {stages[s].lambda_name for s in (stage, f"{stage}_worker")}
+    assert resource_names(twl_stage).stack not in zappa_names

@@ -60,7 +60,16 @@ class ResourceNames:
 
     @property
     def stack(self) -> str:
-        """The stage's CloudFormation stack (``manage.py provision``)."""
+        """The stage's CloudFormation stack (``manage.py provision``).
+
+        Not ``<project>-<stage>``: Zappa keeps its API Gateway stack under the web
+        function's name, and would replace ours with it at the first ``zappa deploy``.
+        """
+        return f"{PRODUCT}-{self.stage}-infra"
+
+    @property
+    def alarm_prefix(self) -> str:
+        """Every alarm of the stage is named ``<prefix>-<what it watches>``."""
         return f"{PRODUCT}-{self.stage}"
 
     @property

@@ -11,8 +11,8 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime
-from typing import TYPE_CHECKING, Literal
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any, Literal
 
 from botocore.exceptions import ClientError
 
@@ -35,6 +35,7 @@ NO_CHANGES = ("didn't contain changes", "No updates are to be performed")
 POLL_SECONDS = 5.0
 WAIT_LIMIT_SECONDS = 3600.0
 STABLE = frozenset({"CREATE_COMPLETE", "UPDATE_COMPLETE", "IMPORT_COMPLETE"})
+EVENT_CLOCK_SLACK = timedelta(minutes=1)
 _ACTIONS: dict[str, Action] = {"Add": "create", "Modify": "update", "Remove": "delete"}
 
 
@@ -74,12 +75,15 @@ def provision(
     status = stack_status(cfn, name)
     if status is not None and status.endswith("_IN_PROGRESS") and not check_only:
         say(f"stack {name} is {status}; waiting for it to settle")
-        status = _wait_stack(cfn, name, since=None, say=say, poll_seconds=poll_seconds)
-    if status == "ROLLBACK_COMPLETE" and not check_only:
-        raise ProvisionError(
-            f"stack {name} failed to create and rolled back; delete it "
-            f"(aws cloudformation delete-stack --stack-name {name}) and provision again"
+        status = _settle(cfn, name, say=say, poll_seconds=poll_seconds)
+    if status == "ROLLBACK_COMPLETE":
+        message = (
+            f"failed to create and rolled back; delete it (aws cloudformation delete-stack "
+            f"--stack-name {name}) and provision again"
         )
+        if check_only:
+            return [Change(f"stack {name}", "update", message)]
+        raise ProvisionError(f"stack {name} {message}")
     if status is None and check_only:
         count = len(build_template(chosen).resources)
         return [Change(f"stack {name}", "create", f"missing; would create {count} resources")]
@@ -97,7 +101,7 @@ def provision(
 
 
 def stack_status(cfn: CloudFormationClient, name: str) -> str | None:
-    """The stack's status, or None when there is none (a deleted stack counts as none)."""
+    """The stack's status; None when there is none to update (deleted, or only reviewed)."""
     try:
         stacks = cfn.describe_stacks(StackName=name)["Stacks"]
     except ClientError as exc:
@@ -119,7 +123,7 @@ def _change_set(
 ) -> list[Change]:
     """Create a change set, read it, then execute it (or, checking, delete it)."""
     name = spec.names.stack
-    set_name = f"{PRODUCT}-{datetime.now().strftime('%Y%m%d%H%M%S%f')}"
+    set_name = f"{PRODUCT}-{datetime.now(UTC).strftime('%Y%m%d%H%M%S%f')}"
     cfn.create_change_set(
         StackName=name,
         ChangeSetName=set_name,
@@ -136,24 +140,41 @@ def _change_set(
         if any(marker in reason for marker in NO_CHANGES):
             return [Change(f"stack {name}", "ok", "up to date")]
         raise ProvisionError(f"change set for {name} failed: {reason}")
-    changes = [
-        _change(c["ResourceChange"]) for c in described.get("Changes", []) if "ResourceChange" in c
-    ]
+    changes = [_change(c) for c in _all_changes(cfn, name, set_name, described)]
     if check_only:
         cfn.delete_change_set(StackName=name, ChangeSetName=set_name)
         return changes
     for change in changes:
         say(f"{change.action:<6}  {change.resource}  {change.detail}")
-    started = datetime.now().astimezone()
+    # Events are stamped by AWS's clock: a minute's slack for this machine's.
+    since = datetime.now(UTC) - EVENT_CLOCK_SLACK
     cfn.execute_change_set(StackName=name, ChangeSetName=set_name)
-    status = _wait_stack(cfn, name, since=started, say=say, poll_seconds=poll_seconds)
-    if status not in STABLE:
-        raise ProvisionError(f"stack {name} ended {status}: {_failures(cfn, name, started)}")
+    execution = _wait_execution(
+        cfn, name, set_name, since=since, say=say, poll_seconds=poll_seconds
+    )
+    status = stack_status(cfn, name)
+    if execution != "EXECUTE_COMPLETE" or status not in STABLE:
+        raise ProvisionError(
+            f"stack {name} ended {status} ({execution}): {_failures(cfn, name, since)}"
+        )
     return changes
 
 
-def _change(resource: object) -> Change:
-    found = dict(resource)  # type: ignore[call-overload]
+def _all_changes(
+    cfn: CloudFormationClient, stack: str, set_name: str, first: DescribeChangeSetOutputTypeDef
+) -> list[dict[str, Any]]:
+    """Every resource change of the change set (CloudFormation pages them by 100)."""
+    page: Any = first
+    found = [dict(c["ResourceChange"]) for c in page.get("Changes", []) if "ResourceChange" in c]
+    while page.get("NextToken"):
+        page = cfn.describe_change_set(
+            StackName=stack, ChangeSetName=set_name, NextToken=page["NextToken"]
+        )
+        found += [dict(c["ResourceChange"]) for c in page["Changes"] if "ResourceChange" in c]
+    return found
+
+
+def _change(found: dict[str, Any]) -> Change:
     action = _ACTIONS.get(str(found.get("Action")), "update")
     where = f"{found.get('LogicalResourceId')} ({found.get('ResourceType')})"
     replacement = found.get("Replacement")
@@ -169,40 +190,80 @@ def _wait_change_set(
     deadline = time.monotonic() + WAIT_LIMIT_SECONDS
     while True:
         described = cfn.describe_change_set(StackName=stack, ChangeSetName=set_name)
-        if described["Status"] in ("CREATE_COMPLETE", "FAILED") or time.monotonic() > deadline:
+        if described["Status"] in ("CREATE_COMPLETE", "FAILED"):
             return described
+        if time.monotonic() > deadline:
+            raise ProvisionError(f"change set {set_name} still {described['Status']} after an hour")
         time.sleep(poll_seconds)
 
 
-def _wait_stack(
+def _wait_execution(
     cfn: CloudFormationClient,
-    name: str,
+    stack: str,
+    set_name: str,
     *,
-    since: datetime | None,
+    since: datetime,
     say: Progress,
     poll_seconds: float,
-) -> str | None:
-    """Poll until the stack settles, printing each new event; return the final status."""
+) -> str:
+    """Print the stack's events until the change set's execution ends; return how it ended.
+
+    Execution is asynchronous: right after ExecuteChangeSet the stack may still show
+    its previous status, so the change set's own ExecutionStatus decides.
+    """
     seen: set[str] = set()
     deadline = time.monotonic() + WAIT_LIMIT_SECONDS
     while True:
+        _print_events(cfn, stack, since=since, seen=seen, say=say)
+        execution = cfn.describe_change_set(StackName=stack, ChangeSetName=set_name)
+        state = str(execution.get("ExecutionStatus", ""))
+        if state not in ("AVAILABLE", "EXECUTE_IN_PROGRESS") or time.monotonic() > deadline:
+            _print_events(cfn, stack, since=since, seen=seen, say=say)
+            return state
+        time.sleep(poll_seconds)
+
+
+def _settle(
+    cfn: CloudFormationClient, name: str, *, say: Progress, poll_seconds: float
+) -> str | None:
+    """Wait for an operation someone else started on the stack to end."""
+    seen: set[str] = set()
+    since = datetime.now(UTC) - EVENT_CLOCK_SLACK
+    deadline = time.monotonic() + WAIT_LIMIT_SECONDS
+    while True:
+        _print_events(cfn, name, since=since, seen=seen, say=say)
         status = stack_status(cfn, name)
-        for event in reversed(cfn.describe_stack_events(StackName=name)["StackEvents"]):
-            if event["EventId"] in seen or (since and event["Timestamp"] < since):
-                continue
-            seen.add(event["EventId"])
-            reason = event.get("ResourceStatusReason") or ""
-            say(f"  {event['LogicalResourceId']}: {event['ResourceStatus']} {reason}".rstrip())
         if status is None or not status.endswith("_IN_PROGRESS") or time.monotonic() > deadline:
             return status
         time.sleep(poll_seconds)
 
 
+def _events_since(cfn: CloudFormationClient, name: str, since: datetime) -> list[Any]:
+    """The stack's events from ``since`` on, oldest first (newest come first, in pages)."""
+    found: list[Any] = []
+    for page in cfn.get_paginator("describe_stack_events").paginate(StackName=name):
+        recent = [e for e in page["StackEvents"] if e["Timestamp"] >= since]
+        found += recent
+        if len(recent) < len(page["StackEvents"]):
+            break
+    return list(reversed(found))
+
+
+def _print_events(
+    cfn: CloudFormationClient, name: str, *, since: datetime, seen: set[str], say: Progress
+) -> None:
+    for event in _events_since(cfn, name, since):
+        if event["EventId"] in seen:
+            continue
+        seen.add(event["EventId"])
+        reason = event.get("ResourceStatusReason") or ""
+        say(f"  {event['LogicalResourceId']}: {event['ResourceStatus']} {reason}".rstrip())
+
+
 def _failures(cfn: CloudFormationClient, name: str, since: datetime) -> str:
-    events = cfn.describe_stack_events(StackName=name)["StackEvents"]
     failed = [
         f"{e['LogicalResourceId']}: {e.get('ResourceStatusReason', '')}"
-        for e in events
-        if e["Timestamp"] >= since and e["ResourceStatus"].endswith("_FAILED")
+        for e in _events_since(cfn, name, since)
+        if e["ResourceStatus"].endswith("_FAILED")
     ]
     return "; ".join(failed) or "see the stack's events"

@@ -114,16 +114,26 @@ def stage_environment(stage: str, *, settings_file: Path = SETTINGS_FILE) -> dic
 
     Follows ``extends`` as Zappa does, the stage's own values winning.
     """
+    env: dict[str, str] = {}
+    for entry in reversed(_chain(stage, settings_file)):
+        env |= entry.get("environment_variables", {})
+    return env
+
+
+def stage_setting(stage: str, key: str, *, settings_file: Path = SETTINGS_FILE) -> Any:
+    """One top-level setting of a Zappa stage (``aws_region``...), following ``extends``."""
+    return next((entry[key] for entry in _chain(stage, settings_file) if key in entry), None)
+
+
+def _chain(stage: str, settings_file: Path) -> list[dict[str, Any]]:
+    """The stage, then the stage it extends, and so on (a loop stops at the stage count)."""
     stages = json.loads(settings_file.read_text())
     chain: list[dict[str, Any]] = []
     name: str | None = stage
     while name is not None and name in stages and len(chain) < len(stages):
         chain.append(stages[name])
         name = stages[name].get("extends")
-    env: dict[str, str] = {}
-    for entry in reversed(chain):
-        env |= entry.get("environment_variables", {})
-    return env
+    return chain
 
 
 def stage_targets(stage: str, *, settings_file: Path = SETTINGS_FILE) -> tuple[str, list[str]]:

@@ -77,7 +77,7 @@ def _alarm(spec: StackSpec, logical_id: str, suffix: str, description: str, **pr
     }
     return cloudwatch.Alarm(
         logical_id,
-        AlarmName=f"{spec.names.stack}-{suffix}",
+        AlarmName=f"{spec.names.alarm_prefix}-{suffix}",
         AlarmDescription=description,
         AlarmActions=[Ref(ALARM_TOPIC)],
         OKActions=[Ref(ALARM_TOPIC)],

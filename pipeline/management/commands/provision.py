@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from pipeline.core.config import get_config
+from pipeline.core.config import PipelineConfig, get_config
+from pipeline.core.errors import PipelineError
 from pipeline.deploy.provision import Change, ProvisionError, has_drift, provision
-from pipeline.deploy.stack.spec import StackOptions, spec_for_stage, spec_from_config
+from pipeline.deploy.stack.spec import (
+    StackOptions,
+    spec_for_stage,
+    spec_from_config,
+    stage_region,
+)
 from pipeline.deploy.stack.template import template_body
 from pipeline.management.stage_options import STAGE_PATTERN
 
@@ -39,18 +46,19 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        spec = self._spec(options.get("stage"))
         try:
+            spec = self._spec(options.get("stage"))
             body = template_body(spec)  # troposphere validates names and values here
-        except (ValueError, TypeError) as exc:
+        except (ValueError, TypeError, PipelineError) as exc:
             raise CommandError(f"the stack's settings are invalid: {exc}") from exc
         if options["print_template"]:
             self.stdout.write(body)
             return
         check = bool(options["check"])
+        config = self._target(options.get("stage"))
         try:
             changes = provision(
-                config=get_config(), spec=spec, check_only=check, progress=self.stdout.write
+                config=config, spec=spec, check_only=check, progress=self.stdout.write
             )
         except ProvisionError as exc:
             raise CommandError(str(exc)) from exc
@@ -60,6 +68,18 @@ class Command(BaseCommand):
             for change in changes:
                 self.stdout.write(f"{change.action:<6}  {change.resource}  {change.detail}")
         self.stdout.write(_summary(spec.names.stack, changes, check=check))
+
+    def _target(self, stage: str | None) -> PipelineConfig:
+        """Where to provision: a named stage goes to its own region, never to an emulator."""
+        config = get_config()
+        if stage is None:
+            return config
+        if config.aws_endpoint_url:
+            raise CommandError(
+                f"--stage {stage} provisions the real stage, but AWS_ENDPOINT_URL points at "
+                f"{config.aws_endpoint_url}; unset it (or drop --stage to use the emulator)"
+            )
+        return replace(config, aws_region=stage_region(stage) or config.aws_region)
 
     def _spec(self, stage: str | None) -> Any:
         options = StackOptions(
