@@ -122,8 +122,12 @@ def run_job(event: dict[str, Any], context: Any) -> JobReply:
     Lambda never runs the event again on its own.
     """
     _setup_django()
+    from pipeline.core import tracing
     from pipeline.core.config import get_config
     from pipeline.services.jobs import job_run_event
 
     request_id = str(getattr(context, "aws_request_id", "") or "")
-    return job_run_event(event, config=get_config(), request_id=request_id)
+    with tracing.handler_subsegment("run_job") as segment:
+        reply = job_run_event(event, config=get_config(), request_id=request_id)
+        tracing.annotate(segment, job=reply["job"], status=reply["status"])
+    return reply

@@ -370,3 +370,18 @@ def test_the_tracers_dependencies_are_pinned_and_kept_in_the_zip(distribution):
     # Stale bytecode is replaced by the zip callback's; type stubs are never imported.
     kept_out = ("__pycache__/", "-stubs/")
     assert files and [f for f in dropped if not any(part in f for part in kept_out)] == []
+
+
+def test_an_admin_job_on_the_worker_is_traced_with_its_name_and_outcome(xray, stack, settings):
+    settings.TWL_TRACING = True
+    event = {"command": "pipeline.handlers.run_job", "job": "ingest", "kwargs": {"bogus": 1}}
+    with xray.segment() as trace:
+        reply = handlers.run_job(event, LocalContext())
+    handler = trace.one("## run_job")
+    assert reply["status"] == "rejected"
+    assert _annotations(handler) | {"ColdStart": None} == {
+        "ColdStart": None,
+        "Service": "twl-pipeline",
+        "job": "ingest",
+        "status": "rejected",
+    }
