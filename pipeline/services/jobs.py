@@ -35,6 +35,7 @@ from typing import (
     NotRequired,
     Protocol,
     TypedDict,
+    TypeGuard,
     TypeVar,
     overload,
 )
@@ -267,7 +268,7 @@ def _only(kwargs: JobKwargs, allowed: set[str]) -> None:
         )
 
 
-def _is_name(value: object) -> bool:
+def _is_name(value: object) -> TypeGuard[str]:
     return isinstance(value, str) and 0 < len(value) <= MAX_NAME_CHARS
 
 
@@ -275,7 +276,7 @@ def _name(kwargs: JobKwargs, key: str) -> str | None:
     value = kwargs.get(key)
     if value is None:
         return None
-    if not isinstance(value, str) or not 0 < len(value) <= MAX_NAME_CHARS:
+    if not _is_name(value):
         raise JobArgsError(
             f"{key}: expected a name of 1 to {MAX_NAME_CHARS} characters or null, "
             f"got {_shown(value)}"

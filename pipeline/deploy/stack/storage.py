@@ -133,27 +133,25 @@ _SSE_SQS_SKIP = _skip(
 
 def queues(spec: StackSpec) -> list[Any]:
     """The DLQ, then the queue that moves a message there after ``max_receive_count`` tries."""
+    # Both: retained, encrypted with SSE-SQS.
+    common: dict[str, Any] = {
+        "DeletionPolicy": RETAIN,
+        "UpdateReplacePolicy": RETAIN,
+        "SqsManagedSseEnabled": True,
+        "Metadata": _SSE_SQS_SKIP,
+    }
     dlq = sqs.Queue(
-        DLQ,
-        QueueName=spec.names.dlq,
-        DeletionPolicy=RETAIN,
-        UpdateReplacePolicy=RETAIN,
-        SqsManagedSseEnabled=True,
-        MessageRetentionPeriod=DLQ_RETENTION_SECONDS,
-        Metadata=_SSE_SQS_SKIP,
+        DLQ, QueueName=spec.names.dlq, MessageRetentionPeriod=DLQ_RETENTION_SECONDS, **common
     )
     queue = sqs.Queue(
         QUEUE,
         QueueName=spec.names.queue,
-        DeletionPolicy=RETAIN,
-        UpdateReplacePolicy=RETAIN,
-        SqsManagedSseEnabled=True,
         MessageRetentionPeriod=QUEUE_RETENTION_SECONDS,
         VisibilityTimeout=spec.visibility_timeout_seconds,
         RedrivePolicy=sqs.RedrivePolicy(
             deadLetterTargetArn=GetAtt(dlq, "Arn"), maxReceiveCount=spec.max_receive_count
         ),
-        Metadata=_SSE_SQS_SKIP,
+        **common,
     )
     return [dlq, queue]
 
