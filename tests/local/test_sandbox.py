@@ -556,9 +556,16 @@ def test_python_dash_m_serves_until_interrupted() -> None:
     root = Path(__file__).resolve().parents[2]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     command = [sys.executable, "-m", "pipeline.local.sandbox", "--port", "0"]
-    with subprocess.Popen(
-        command, cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
-    ) as process:
+    # A child inherits an ignored SIGINT (as under `nohup ... &`), and Python then
+    # installs no KeyboardInterrupt handler: give it the default disposition.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        process = subprocess.Popen(
+            command, cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+        )
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    with process:
         try:
             assert process.stdout is not None
             first_line = process.stdout.readline()
