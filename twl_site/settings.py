@@ -15,6 +15,7 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+from pipeline.core.constants import MAX_RECEIVE_COUNT
 from pipeline.core.names import resource_names
 from twl_site.env import env_bool, env_int, env_list, env_list_or_none, env_str
 
@@ -268,7 +269,7 @@ TWL_JOBS_ON_WORKER = env_bool("TWL_JOBS_ON_WORKER", default=IN_LAMBDA)
 
 # Processing function's timeout (seconds); the queue's visibility timeout is 6x it.
 TWL_WORKER_TIMEOUT_SECONDS = env_int("TWL_WORKER_TIMEOUT_SECONDS", 60)
-TWL_MAX_RECEIVE_COUNT = 3
+TWL_MAX_RECEIVE_COUNT = MAX_RECEIVE_COUNT
 
 # Sources: each fetches from its own public API unless TWL_<SOURCE>_BASE_URL names
 # another base URL (the local stack points them at the sandbox this way).

@@ -74,3 +74,6 @@ DYNAMO_MAX_DEPTH = 32
 RAW_ITEM_MAX_DEPTH = 64
 DYNAMO_NAME_MAX_BYTES = 64 * 1024 - 1
 DYNAMO_PARTITION_KEY_MAX_BYTES = 2048
+
+# A message is dead-lettered after this many receives (the queue's redrive policy).
+MAX_RECEIVE_COUNT = 3

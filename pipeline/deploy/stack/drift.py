@@ -198,7 +198,12 @@ def _table(config: PipelineConfig, props: dict[str, Any], name: str) -> Diffs:
         {i["IndexName"]: i["KeySchema"] for i in props.get("GlobalSecondaryIndexes", [])},
     )
     diffs += _differ("SSESpecification", sse, props["SSESpecification"]["SSEEnabled"])
-    diffs += _differ("PointInTimeRecovery", pitr == "ENABLED", True)
+    wanted_pitr = props.get("PointInTimeRecoverySpecification", {})
+    diffs += _differ(
+        "PointInTimeRecovery",
+        pitr == "ENABLED",
+        bool(wanted_pitr.get("PointInTimeRecoveryEnabled")),
+    )
     if "TimeToLiveSpecification" in props:
         ttl = ddb.describe_time_to_live(TableName=name)["TimeToLiveDescription"]
         on = ttl.get("TimeToLiveStatus") in ("ENABLED", "ENABLING")

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from pipeline.core.config import PipelineConfig
+from pipeline.core.constants import MAX_RECEIVE_COUNT
 from pipeline.core.names import ResourceNames, resource_names
 from pipeline.deploy.zappa_steps import stage_environment, stage_setting
 from pipeline.sources import Feed, feeds
@@ -21,7 +22,6 @@ DEFAULT_ARCHIVE_AFTER_DAYS = 90
 # typical for a backlog that is draining; 15 minutes means processing stopped).
 DEFAULT_QUEUE_AGE_ALARM_SECONDS = 900
 DEFAULT_WORKER_TIMEOUT_SECONDS = 60
-DEFAULT_MAX_RECEIVE_COUNT = 3
 
 
 @dataclass(frozen=True)
@@ -76,7 +76,7 @@ def spec_for_stage(stage: str, options: StackOptions | None = None) -> StackSpec
     return StackSpec(
         names=resource_names(stage, env),
         worker_timeout_seconds=timeout,
-        max_receive_count=DEFAULT_MAX_RECEIVE_COUNT,
+        max_receive_count=MAX_RECEIVE_COUNT,
         options=options or StackOptions(),
         feeds=tuple(feeds(enabled or None)),
     )
