@@ -29,10 +29,10 @@ REGION = "us-east-1"
 DEV = StageTarget(names=spec_for_stage("dev").names, region=REGION, account_id=ACCOUNT)
 POLICIES: dict[Function, dict] = {f: function_policy(f, DEV) for f in FUNCTIONS}
 # Where AWS or the data names things, a trailing "*" is the only way to grant access:
-# object keys under raw/ and quarantine/, and the log streams Lambda creates. X-Ray's
-# actions take no resource at all ("*").
+# object keys under raw/, quarantine/ and admin/ (the admin's database), and the log
+# streams Lambda creates. X-Ray's actions take no resource at all ("*").
 ALLOWED_WILDCARDS = re.compile(
-    r"^(arn:aws:s3:::twl-pipeline-raw-data-dev/(raw|quarantine)/\*"
+    r"^(arn:aws:s3:::twl-pipeline-raw-data-dev/(raw|quarantine|admin)/\*"
     r"|arn:aws:logs:us-east-1:123456789012:log-group:/aws/lambda/twl-pipeline-dev(-worker)?:\*"
     r"|\*)$"
 )

@@ -84,7 +84,8 @@ def test_the_stack_builds_what_the_pipeline_needs(config, moto_aws):
     bucket = names.raw_bucket
     assert s3.get_bucket_versioning(Bucket=bucket)["Status"] == "Enabled"
     assert all(s3.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"].values())
-    [rule] = s3.get_bucket_lifecycle_configuration(Bucket=bucket)["Rules"]
+    rules = s3.get_bucket_lifecycle_configuration(Bucket=bucket)["Rules"]
+    [rule] = [r for r in rules if r["ID"] == "ArchiveRawObjects"]
     assert rule["Transitions"] == [{"Days": 90, "StorageClass": "GLACIER_IR"}]
     assert "Expiration" not in rule  # raw objects are never deleted
 
@@ -205,9 +206,8 @@ def test_check_shows_a_template_change_as_a_change_set_and_provision_applies_it(
     assert "update  RawBucket (AWS::S3::Bucket)  would change" in out.getvalue()
 
     assert "1 change(s) applied" in _run()
-    [rule] = _client("s3").get_bucket_lifecycle_configuration(Bucket=config.names.raw_bucket)[
-        "Rules"
-    ]
+    rules = _client("s3").get_bucket_lifecycle_configuration(Bucket=config.names.raw_bucket)
+    [rule] = [r for r in rules["Rules"] if r["ID"] == "ArchiveRawObjects"]
     assert rule["Transitions"] == [{"Days": 30, "StorageClass": "GLACIER_IR"}]
     assert "is up to date" in _run()
 
@@ -265,7 +265,9 @@ def test_data_is_retained_when_the_stack_or_a_resource_goes(config):
 def test_lifecycle_archives_raw_objects_and_their_old_versions_and_never_expires(config):
     spec = spec_from_config(config, StackOptions(archive_after_days=45))
     bucket = build_template(spec).to_dict()["Resources"]["RawBucket"]["Properties"]
-    [rule] = bucket["LifecycleConfiguration"]["Rules"]
+    [rule] = [
+        r for r in bucket["LifecycleConfiguration"]["Rules"] if r["Id"] == "ArchiveRawObjects"
+    ]
     assert rule["Prefix"] == f"{RAW_PREFIX}/"
     assert rule["Transitions"] == [{"StorageClass": "GLACIER_IR", "TransitionInDays": 45}]
     assert rule["NoncurrentVersionTransitions"] == [

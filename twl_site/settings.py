@@ -10,12 +10,13 @@ from __future__ import annotations
 import os
 import re
 import warnings
+from collections.abc import Mapping
 from pathlib import Path
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from pipeline.core.constants import MAX_RECEIVE_COUNT
+from pipeline.core.constants import ADMIN_DB_KEY, MAX_RECEIVE_COUNT
 from pipeline.core.names import resource_names
 from twl_site.env import env_bool, env_int, env_list, env_list_or_none, env_str
 
@@ -73,6 +74,9 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "records_api.middleware.ApiLatencyMiddleware",
+    # Innermost: saves the admin's S3-hosted database after the view, before any response
+    # leaves; a lost race is a 409 page (records_api/admin_data.py).
+    "records_api.admin_data.AdminDataMiddleware",
 ]
 
 ROOT_URLCONF = "twl_site.urls"
@@ -93,15 +97,36 @@ TEMPLATES = [
     },
 ]
 
-# The admin's users live in a database: DATABASE_URL (PostgreSQL in production,
-# e.g. postgres://user:pass@host:5432/twl), else a local SQLite file.
-DATABASES = {
-    "default": dj_database_url.parse(
-        env_str("DATABASE_URL")
-        or f"sqlite:///{env_str('TWL_SQLITE_PATH', str(BASE_DIR / 'db.sqlite3'))}",
-        conn_max_age=60,
-    )
-}
+# The admin's own tables (operators, groups, permissions, the admin log): DATABASE_URL
+# when set (PostgreSQL, e.g. postgres://user:pass@host:5432/twl); else TWL_ADMIN_DB:
+# "s3", one SQLite file in the stage's raw bucket at TWL_ADMIN_DB_KEY (no server, no
+# VPC; the default in Lambda; docs/DEPLOY.md, "The admin's own data"), or "file", a
+# local SQLite file at TWL_SQLITE_PATH (the default elsewhere).
+TWL_ADMIN_DB = env_str("TWL_ADMIN_DB").strip().lower() or ("s3" if IN_LAMBDA else "file")
+TWL_ADMIN_DB_KEY = env_str("TWL_ADMIN_DB_KEY").strip() or ADMIN_DB_KEY
+DATABASES: dict[str, Mapping[str, object]]
+if env_str("DATABASE_URL"):
+    DATABASES = {"default": dj_database_url.parse(env_str("DATABASE_URL"), conn_max_age=60)}
+elif TWL_ADMIN_DB == "s3":
+    # A new connection per request (CONN_MAX_AGE 0): each one starts with S3's current
+    # version (one conditional GET), and a request that never queries pays nothing.
+    DATABASES = {
+        "default": {
+            "ENGINE": "pipeline.stores.s3sqlite",
+            "KEY": TWL_ADMIN_DB_KEY,
+            "NAME": "",
+            "CONN_MAX_AGE": 0,
+        }
+    }
+elif TWL_ADMIN_DB == "file":
+    DATABASES = {
+        "default": dj_database_url.parse(
+            f"sqlite:///{env_str('TWL_SQLITE_PATH', str(BASE_DIR / 'db.sqlite3'))}",
+            conn_max_age=60,
+        )
+    }
+else:
+    raise ImproperlyConfigured(f"TWL_ADMIN_DB is {TWL_ADMIN_DB!r}; use 's3' or 'file'.")
 # Sessions ride in a signed cookie: they work across Lambda instances with no session table.
 SESSION_ENGINE = "django.contrib.sessions.backends.signed_cookies"
 SESSION_COOKIE_HTTPONLY = True
@@ -175,6 +200,11 @@ USE_TZ = True
 # Leave it empty behind a custom domain.
 FORCE_SCRIPT_NAME = env_str("TWL_SCRIPT_NAME").rstrip("/") or None
 STATIC_URL = f"{FORCE_SCRIPT_NAME or ''}/static/"
+# Cookies stay below the prefix, so two stages on one host never read each other's.
+SESSION_COOKIE_PATH = CSRF_COOKIE_PATH = FORCE_SCRIPT_NAME or "/"
+# URL names, not paths: reversed under the prefix. The operators' sign-in is the admin's.
+LOGIN_URL = "admin:login"
+LOGIN_REDIRECT_URL = "admin:index"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 # whitenoise serves static files from the app itself (Lambda has no web server in front):
@@ -191,6 +221,11 @@ STORAGES = {
         else "django.contrib.staticfiles.storage.StaticFilesStorage"
     },
 }
+# collectstatic keeps each file under its hashed name only (and its .gz, which whitenoise
+# sends a client that accepts gzip), not under its original name too: pages name only
+# the hashed files ({% static %} reads the manifest). This halves the package's static
+# files; why each cut is safe: docs/DEPLOY.md, "The package".
+WHITENOISE_KEEP_ONLY_HASHED_FILES = True
 
 # --- API ------------------------------------------------------------------------
 # Read-only and anonymous: no authentication classes, so no CSRF or session lookups.
@@ -222,6 +257,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # The schema's server is the script prefix (/dev), so the docs' "Try it out" calls it.
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "records_api.docs.servers_at_script_prefix",
+    ],
 }
 
 # Per-client rates outside DRF (same syntax; empty disables): pages and the admin, and

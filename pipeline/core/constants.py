@@ -13,6 +13,13 @@ RAW_STAMP_FORMAT = "%Y%m%dT%H%M%S%fZ"
 RAW_KEY_HASH_CHARS = 16
 # Unusable payloads are kept here, same layout, never enqueued.
 QUARANTINE_PREFIX = "quarantine"
+# The admin's own SQLite database (pipeline/stores/s3sqlite), in the same bucket; only
+# the web role may read and write under this prefix (TWL_ADMIN_DB_KEY renames the object).
+ADMIN_DB_PREFIX = "admin"
+ADMIN_DB_KEY = f"{ADMIN_DB_PREFIX}/db.sqlite3"
+# Read whole into the web function's memory: far above a few operators' data (~160 KB
+# with 300 admin log entries), far below the 512 MB the function has.
+ADMIN_DB_MAX_BYTES = 64 * 1024 * 1024
 
 # SQS message contract.
 MESSAGE_SCHEMA_VERSION = 1
@@ -38,6 +45,14 @@ RUNS_INDEX = "RunsByTime"
 RUNS_INDEX_PK = "kind"
 RUNS_INDEX_SK = "started_at"
 RUN_KIND = "run"
+# Admin jobs (ledger table): one item per job the admin dispatched (``JOB#<job id>`` /
+# ``JOB``), listed newest first on the runs index under a kind of their own (its sort
+# key holds when the job was asked for). Each expires JOB_TTL after that (the TTL
+# attribute, ``pipeline.stores.throttle.LEDGER_TTL_ATTRIBUTE``).
+JOB_PK_PREFIX = "JOB#"
+JOB_SK = "JOB"
+JOB_KIND = "job"
+JOB_TTL = timedelta(days=30)
 
 # Aggregates (ledger table), changed in the same transaction as the records they count.
 AGG_PK = "AGG"

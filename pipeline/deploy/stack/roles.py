@@ -1,12 +1,14 @@
 """Least privilege per function: what the web and worker functions may call, who assumes them.
 
-The web function faces the internet, so it only reads: curated and ledger items, raw
-objects, queue depths and a peek at the dead letters. It may write one thing, the rate
-limiter's ``THROTTLE#`` counters in the ledger (``dynamodb:LeadingKeys``), and it hands
-every job that writes to the worker (``lambda:InvokeFunction`` on the worker only). The
-worker ingests, processes, replays and recounts. Every resource is a name of the stage;
-a ``*`` appears only where AWS or the data make the names (log streams, object keys) and
-for X-Ray, whose actions take no resource.
+The web function faces the internet, so it only reads the pipeline's data: curated and
+ledger items, raw objects, queue depths and a peek at the dead letters. It writes the
+rate limiter's ``THROTTLE#`` counters and the admin's ``JOB#`` job records in the
+ledger (``dynamodb:LeadingKeys``) and the admin's own database under ``admin/``
+(operators sign in, the admin logs their actions); it hands every job that writes to
+the worker (``lambda:InvokeFunction`` on the worker only), which never touches the
+admin's database. The worker ingests, processes, replays and recounts. Every resource
+is a name of the stage; a ``*`` appears only where AWS or the data make the names (log
+streams, object keys) and for X-Ray, whose actions take no resource.
 
 The documents are built for one account and region; the template passes the pseudo
 parameters ``${AWS::AccountId}`` and ``${AWS::Region}`` and wraps the strings in
@@ -19,6 +21,8 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from pipeline.core.constants import (
+    ADMIN_DB_PREFIX,
+    JOB_PK_PREFIX,
     QUARANTINE_PREFIX,
     RAW_PREFIX,
     RUNS_INDEX,
@@ -105,9 +109,11 @@ def function_policy(function: Function, target: StageTarget) -> dict[str, Any]:
             _raw_listing(target),
             _statement("TableRead", ITEM_READS, _table_resources(target)),
             _throttle_counters(target),
+            _job_records(target),
             _statement("QueueDepth", QUEUE_DEPTH, _queues(target)),
             _statement("DeadLetterPeek", DLQ_PEEK, [target.queue(target.names.dlq)]),
             _statement("InvokeWorker", ("lambda:InvokeFunction",), [_worker(target)]),
+            _admin_database(target),
             # API Gateway calls the web function with this role (Zappa's integration).
             _statement(
                 "ApiGatewayInvoke",
@@ -162,10 +168,34 @@ def _throttle_counters(target: StageTarget) -> dict[str, Any]:
     )
 
 
+def _job_records(target: StageTarget) -> dict[str, Any]:
+    """The admin's job records: the web writes a job queued, or rejected when the invoke fails.
+
+    ``JOB#`` keys only, so the web role still writes no run, feed state or failure reason.
+    """
+    condition = {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": [f"{JOB_PK_PREFIX}*"]}}
+    return _statement(
+        "JobRecords",
+        ("dynamodb:PutItem", "dynamodb:UpdateItem"),
+        [target.table("ledger")],
+        Condition=condition,
+    )
+
+
 def _raw_objects(target: StageTarget) -> dict[str, Any]:
     """Ingest writes raw and quarantined bodies; processing reads them."""
     resources = [target.bucket(f"/{RAW_PREFIX}/*"), target.bucket(f"/{QUARANTINE_PREFIX}/*")]
     return _statement("RawObjects", ("s3:GetObject", "s3:PutObject"), resources)
+
+
+def _admin_database(target: StageTarget) -> dict[str, Any]:
+    """The admin's SQLite file (pipeline/stores/s3sqlite): read on connect, written on change.
+
+    No listing: a missing key then reads as AccessDenied, so the web function can never
+    take "no database" for "an empty one"; ``make migrate`` creates it.
+    """
+    resources = [target.bucket(f"/{ADMIN_DB_PREFIX}/*")]
+    return _statement("AdminDatabase", ("s3:GetObject", "s3:PutObject"), resources)
 
 
 def _raw_listing(target: StageTarget) -> dict[str, Any]:

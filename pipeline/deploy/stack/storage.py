@@ -16,6 +16,7 @@ from troposphere import GetAtt, Ref, Sub, s3, sqs
 from troposphere import dynamodb as ddb
 
 from pipeline.core.constants import (
+    ADMIN_DB_PREFIX,
     CURATED_PK,
     LEDGER_PK,
     LEDGER_SK,
@@ -45,6 +46,9 @@ RETAIN = "Retain"
 ARCHIVE_STORAGE_CLASS = "GLACIER_IR"
 DLQ_RETENTION_SECONDS = 14 * 24 * 3600  # the SQS maximum: keep failures as long as possible
 QUEUE_RETENTION_SECONDS = 4 * 24 * 3600  # the SQS default, stated so drift from it is seen
+# Every save of the admin's database is a new version of one object: old versions are
+# kept this long for restores (docs/DEPLOY.md, "The admin's own data"), then expire.
+ADMIN_DB_HISTORY_DAYS = 90
 
 
 def _skip(*checks: tuple[str, str]) -> dict[str, Any]:
@@ -53,7 +57,11 @@ def _skip(*checks: tuple[str, str]) -> dict[str, Any]:
 
 
 def raw_bucket(spec: StackSpec) -> list[Any]:
-    """Encrypted, versioned, private, TLS-only; raw objects archived after N days, never deleted."""
+    """Encrypted, versioned, private, TLS-only; raw objects archived after N days, never deleted.
+
+    The admin's database (``admin/``) keeps its replaced versions for
+    ``ADMIN_DB_HISTORY_DAYS``; the current version never expires.
+    """
     after = spec.options.archive_after_days
     archive = s3.LifecycleRule(
         Id="ArchiveRawObjects",
@@ -68,6 +76,14 @@ def raw_bucket(spec: StackSpec) -> list[Any]:
             )
         ],
         AbortIncompleteMultipartUpload=s3.AbortIncompleteMultipartUpload(DaysAfterInitiation=7),
+    )
+    admin_history = s3.LifecycleRule(
+        Id="ExpireOldAdminDatabaseVersions",
+        Status="Enabled",
+        Prefix=f"{ADMIN_DB_PREFIX}/",
+        NoncurrentVersionExpiration=s3.NoncurrentVersionExpiration(
+            NoncurrentDays=ADMIN_DB_HISTORY_DAYS
+        ),
     )
     bucket = s3.Bucket(
         RAW_BUCKET,
@@ -93,7 +109,7 @@ def raw_bucket(spec: StackSpec) -> list[Any]:
         OwnershipControls=s3.OwnershipControls(
             Rules=[s3.OwnershipControlsRule(ObjectOwnership="BucketOwnerEnforced")]
         ),
-        LifecycleConfiguration=s3.LifecycleConfiguration(Rules=[archive]),
+        LifecycleConfiguration=s3.LifecycleConfiguration(Rules=[archive, admin_history]),
         Metadata=_skip(
             (
                 "CKV_AWS_18",
