@@ -118,8 +118,8 @@ def run_job(event: dict[str, Any], context: Any) -> JobReply:
     """An admin job the web function handed over (``pipeline.services.jobs.dispatch``).
 
     Zappa's handler routes the event here by its ``command`` key. A bad event is
-    rejected with its reason and a failed job answered "failed"; neither raises, so
-    Lambda never runs the event again on its own.
+    rejected with its reason and a failed job answered "failed" (both kept in the job's
+    record); neither raises, so Lambda never runs the event again on its own.
     """
     _setup_django()
     from pipeline.core import tracing
@@ -129,5 +129,7 @@ def run_job(event: dict[str, Any], context: Any) -> JobReply:
     request_id = str(getattr(context, "aws_request_id", "") or "")
     with tracing.handler_subsegment("run_job") as segment:
         reply = job_run_event(event, config=get_config(), request_id=request_id)
-        tracing.annotate(segment, job=reply["job"], status=reply["status"])
+        tracing.annotate(
+            segment, job=reply["job"], status=reply["status"], job_id=reply.get("job_id")
+        )
     return reply

@@ -61,3 +61,12 @@ class Source(_Placeholder):
         abstract = False
         verbose_name = "source"
         verbose_name_plural = "sources"
+
+
+class Job(_Placeholder):
+    """An admin job (ledger table, ``JOB#``): Ingest now, Replay, a DLQ redrive or delete."""
+
+    class Meta(_Placeholder.Meta):
+        abstract = False
+        verbose_name = "job"
+        verbose_name_plural = "jobs"

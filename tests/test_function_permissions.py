@@ -10,6 +10,7 @@ exactly those, and what the web role may never do.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterable
 from http import HTTPStatus
 from typing import Any
@@ -23,8 +24,9 @@ from django.urls import URLPattern, URLResolver, reverse
 from rest_framework.throttling import AnonRateThrottle
 
 from pipeline import handlers
+from pipeline.core.clock import iso, utc_now
 from pipeline.core.config import PipelineConfig, get_config
-from pipeline.core.constants import LEDGER_PK
+from pipeline.core.constants import JOB_PK_PREFIX, LEDGER_PK
 from pipeline.deploy.stack.roles import (
     FUNCTIONS,
     TRACE_ACTIONS,
@@ -39,7 +41,9 @@ from pipeline.local.poller import LocalContext, lambda_event
 from pipeline.services.ingest import ingest
 from pipeline.services.jobs import job_event
 from pipeline.stores import aws, messages
+from pipeline.stores.ledger import run_list
 from pipeline.stores.throttle import THROTTLE_PK_PREFIX
+from pipeline.stores.worker import JobRecord, job_record_put
 from records_api import urls, urls_pages
 from tests.iam_eval import (
     AwsCall,
@@ -396,7 +400,7 @@ def test_every_call_the_public_pages_and_api_make_is_allowed_to_the_web_role(
     } <= throttled
 
 
-def _admin_paths(record_id: str, letter: str) -> list[str]:
+def _admin_paths(record_id: str, letter: str, job_id: str, run_id: str) -> list[str]:
     """Every URL of the pipeline's admin pages that answers a GET."""
     paths = ["/admin/", f"{ADMIN}/"]
     for model, model_admin in admin.site._registry.items():
@@ -409,13 +413,24 @@ def _admin_paths(record_id: str, letter: str) -> list[str]:
         *paths,
         f"{ADMIN}/deadlettermessage/delete/?id={letter}",
         f"{ADMIN}/record/?source=randomuser",
+        f"{ADMIN}/job/{job_id}/change/",
+        f"{ADMIN}/ingestionrun/?run={run_id}",
     ]
+
+
+def a_job(config: PipelineConfig) -> str:
+    """A job's record, as the web writes one at dispatch (set-up, not recorded); its id."""
+    job_id = uuid.uuid4().hex
+    record = JobRecord(job_id, "ingest", "defaults", "ops", "queued", iso(utc_now()))
+    job_record_put(record, config=config)
+    return job_id
 
 
 def test_every_call_the_admin_pages_make_for_staff_is_allowed_to_the_web_role(
     data, letters, recorder, throttles_on, staff
 ):
-    paths = _admin_paths(a_record_id(), letters[0])
+    [run] = run_list(config=data)
+    paths = _admin_paths(a_record_id(), letters[0], a_job(data), run.run_id)
 
     with recorder.window():
         replies = {path: staff.get(path) for path in paths}
@@ -469,7 +484,7 @@ ADMIN_JOBS = [
 ]
 
 
-def test_with_jobs_on_the_worker_the_admins_write_actions_only_invoke_the_worker(
+def test_with_jobs_on_the_worker_the_admins_actions_only_record_their_jobs_and_invoke_it(
     on_worker, letters, recorder, staff
 ):
     lambda_client = aws.lambda_(on_worker)
@@ -483,12 +498,36 @@ def test_with_jobs_on_the_worker_the_admins_write_actions_only_invoke_the_worker
     assert {r.status_code for r in replies} == {HTTPStatus.FOUND}
     verdicts = judged("web", recorder.calls, on_worker)
     assert denied(verdicts) == []
-    # One invoke per action, of the worker, and nothing else (redirects are not followed).
-    assert [f"{c.service}:{c.operation}" for c in recorder.calls] == ["lambda:Invoke"] * len(
-        ADMIN_JOBS
-    )
+    # Per action: the job's record, then one invoke of the worker, and nothing else
+    # (redirects are not followed).
+    assert [f"{c.service}:{c.operation}" for c in recorder.calls] == [
+        "dynamodb:PutItem",
+        "lambda:Invoke",
+    ] * len(ADMIN_JOBS)
     worker = target_of(on_worker).function(on_worker.names.worker_function)
     assert resources(verdicts, "lambda:InvokeFunction") == {worker}
+    written = leading_keys(verdicts, "dynamodb:PutItem")
+    assert len(written) == len(ADMIN_JOBS) and all(k.startswith(JOB_PK_PREFIX) for k in written)
+
+
+def test_a_refused_invoke_records_the_job_rejected_with_a_write_the_web_role_allows(
+    on_worker, recorder, staff
+):
+    with Stubber(aws.lambda_(on_worker)) as stub:
+        stub.add_client_error("invoke", service_error_code="TooManyRequestsException")
+        with recorder.window():
+            reply = staff.post(f"{ADMIN}/ingestionrun/ingest/")
+
+    assert reply.status_code == HTTPStatus.FOUND
+    verdicts = judged("web", recorder.calls, on_worker)
+    assert denied(verdicts) == []
+    assert [f"{c.service}:{c.operation}" for c in recorder.calls] == [
+        "dynamodb:PutItem",
+        "lambda:Invoke",
+        "dynamodb:UpdateItem",
+    ]
+    [updated] = leading_keys(verdicts, "dynamodb:UpdateItem")
+    assert updated.startswith(JOB_PK_PREFIX)
 
 
 # --- WORKER: the schedule, the queue, and the commands run with `zappa manage` ------------
@@ -536,7 +575,10 @@ def test_every_call_the_worker_makes_is_allowed_to_the_worker_role(stack, source
             ("replay", {"source": "randomuser"}),
             ("ingest", {}),
         ]:
-            assert handlers.run_job(job_event(job, kwargs), LocalContext())["status"] == "done"
+            # Tracked (the worker records it running, then done) and untracked.
+            for job_id in (uuid.uuid4().hex, None):
+                event = job_event(job, kwargs, job_id=job_id)
+                assert handlers.run_job(event, LocalContext())["status"] == "done"
         call_command("dlq", "purge", "--yes")
 
     assert batch == {"batchItemFailures": [{"itemIdentifier": "poison-1"}]}
@@ -556,6 +598,7 @@ def test_every_call_the_worker_makes_is_allowed_to_the_worker_role(stack, source
         "dynamodb:DeleteItem",
     } <= {r.action for r in verdicts}
     assert "MSG#poison-1" in leading_keys(verdicts, "dynamodb:PutItem")  # its failure reason
+    assert any(k.startswith(JOB_PK_PREFIX) for k in leading_keys(verdicts, "dynamodb:UpdateItem"))
 
 
 # --- The roles as the template renders them -----------------------------------------------
@@ -605,6 +648,14 @@ def _web_must_not(config: PipelineConfig) -> list[IamRequest]:
         ["throttle#api#1"],
         [f"x{THROTTLE_PK_PREFIX}api#1"],
     ]
+    not_jobs = [  # anything but JOB#..., the same way
+        ["RUN#r-1"],
+        ["MSG#m-1"],
+        ["AGG"],
+        [f"{JOB_PK_PREFIX}{'a' * 32}", "RUN#r-1"],
+        [f"{JOB_PK_PREFIX.lower()}{'a' * 32}"],
+        [f"x{JOB_PK_PREFIX}{'a' * 32}"],
+    ]
     item_writes = ("PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem")
     return [
         *(
@@ -616,10 +667,19 @@ def _web_must_not(config: PipelineConfig) -> list[IamRequest]:
             for k in not_counters
         ),
         *(
+            IamRequest.of(f"dynamodb:{a}", ledger, {"dynamodb:LeadingKeys": k})
+            for a in ("PutItem", "UpdateItem")
+            for k in not_jobs
+        ),
+        *(
             IamRequest.of(
                 f"dynamodb:{a}", ledger, {"dynamodb:LeadingKeys": [f"{THROTTLE_PK_PREFIX}a"]}
             )
             for a in ("PutItem", "DeleteItem", "BatchWriteItem")
+        ),
+        *(
+            IamRequest.of(f"dynamodb:{a}", ledger, {"dynamodb:LeadingKeys": [f"{JOB_PK_PREFIX}a"]})
+            for a in ("DeleteItem", "BatchWriteItem")
         ),
         *(IamRequest.of("dynamodb:Scan", table) for table in (curated, ledger)),
         *(
@@ -655,6 +715,9 @@ def test_the_web_role_as_deployed_cannot_write_data_send_or_delete_messages(conf
     assert allowed(
         web, IamRequest.of("dynamodb:GetItem", ledger, {"dynamodb:LeadingKeys": ["RUN#r-1"]})
     )
+    for action in ("PutItem", "UpdateItem"):  # the admin's job records
+        job = {"dynamodb:LeadingKeys": [f"{JOB_PK_PREFIX}{'a' * 32}"]}
+        assert allowed(web, IamRequest.of(f"dynamodb:{action}", ledger, job))
 
 
 def _statements(config: PipelineConfig) -> list[dict[str, Any]]:

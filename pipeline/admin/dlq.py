@@ -2,6 +2,7 @@
 
 Redrive and delete go through ``pipeline.services.jobs.dispatch``: inline locally,
 queued on the worker function in a deployed stage (whose web role only reads data).
+Either way the answer comes at once, with a link to the job's page.
 """
 
 from __future__ import annotations
@@ -13,12 +14,14 @@ from django.contrib.admin.models import DELETION
 from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, QueryDict
 from django.shortcuts import redirect
 from django.urls import URLPattern, path
+from django.utils.html import format_html
 
 from pipeline.admin.console import ConsoleAdmin, log_action
+from pipeline.admin.jobs import job_link, with_job_link
 from pipeline.core.config import get_config
 from pipeline.models import DeadLetterMessage
 from pipeline.services import dlq, jobs
-from pipeline.services.jobs import JobRejected, JobTicket
+from pipeline.services.jobs import JobFailed, JobRejected, JobTicket
 
 DEAD_LETTERS_SHOWN = 100
 
@@ -50,17 +53,23 @@ class DeadLetterAdmin(ConsoleAdmin):
         if ids == []:
             messages.error(request, "Choose a message to redrive.")
             return redirect(self.url("changelist"))
-        outcome = jobs.dispatch(jobs.JOB_DLQ_REDRIVE, {"message_ids": ids}, config=get_config())
+        outcome = jobs.dispatch(
+            jobs.JOB_DLQ_REDRIVE,
+            {"message_ids": ids},
+            requested_by=request.user.get_username(),
+            config=get_config(),
+        )
         if isinstance(outcome, JobRejected):
-            messages.error(request, f"Redrive: {outcome.reason}. Nothing was moved.")
-        elif isinstance(outcome, JobTicket):
-            text = f"Redrive of {_which(ids)}: {outcome.description}"
+            text = f"Redrive: {outcome.reason}. Nothing was moved."
+            messages.error(request, with_job_link(text, outcome.job_id))
+        elif isinstance(outcome, JobTicket | JobFailed):
+            text = f"Redrive of {_which(ids)}: {_pending(outcome)}"
             log_action(request, DeadLetterMessage, message=text, **_log_target(ids))
-            messages.info(request, f"{text}; the list updates in a few seconds.")
+            _report_job(request, outcome, f"Redrive of {_which(ids)}")
         else:
-            text = f"Redrove {outcome} message(s) to the main queue: {_which(ids)}"
+            text = f"Redrove {outcome.result} message(s) to the main queue: {_which(ids)}"
             log_action(request, DeadLetterMessage, message=text, **_log_target(ids))
-            _report(request, outcome, ids, text)
+            _report(request, outcome.result, ids, text, outcome.job_id)
         return redirect(self.url("changelist"))
 
     def delete_messages_view(self, request: HttpRequest) -> HttpResponse:
@@ -80,16 +89,23 @@ class DeadLetterAdmin(ConsoleAdmin):
                 "delete_all": ids is None,
             }
             return self.render(request, "admin/pipeline/deadlettermessage/confirm.html", context)
-        outcome = jobs.dispatch(jobs.JOB_DLQ_DELETE, {"message_ids": ids}, config=get_config())
+        outcome = jobs.dispatch(
+            jobs.JOB_DLQ_DELETE,
+            {"message_ids": ids},
+            requested_by=request.user.get_username(),
+            config=get_config(),
+        )
         if isinstance(outcome, JobRejected):
-            messages.error(request, f"Delete: {outcome.reason}. Nothing was deleted.")
+            text = f"Delete: {outcome.reason}. Nothing was deleted."
+            messages.error(request, with_job_link(text, outcome.job_id))
             return redirect(self.url("changelist"))
-        if isinstance(outcome, JobTicket):
-            text = f"Delete of {_which(ids)} from the dead-letter queue: {outcome.description}"
-            messages.info(request, f"{text}; the list updates in a few seconds.")
+        if isinstance(outcome, JobTicket | JobFailed):
+            what = f"Delete of {_which(ids)} from the dead-letter queue"
+            text = f"{what}: {_pending(outcome)}"
+            _report_job(request, outcome, what)
         else:
-            text = f"Deleted {outcome} message(s) from the dead-letter queue: {_which(ids)}"
-            _report(request, outcome, ids, text)
+            text = f"Deleted {outcome.result} message(s) from the dead-letter queue: {_which(ids)}"
+            _report(request, outcome.result, ids, text, outcome.job_id)
         log_action(request, DeadLetterMessage, message=text, flag=DELETION, **_log_target(ids))
         return redirect(self.url("changelist"))
 
@@ -120,9 +136,31 @@ def _log_target(ids: list[str] | None) -> _LogTarget:
     return {"object_id": "several", "label": f"{len(ids)} dead-letter messages"}
 
 
-def _report(request: HttpRequest, count: int, ids: list[str] | None, text: str) -> None:
+def _pending(outcome: JobTicket | JobFailed) -> str:
+    """The admin log's words for a job queued on the worker, or one that failed inline."""
+    if isinstance(outcome, JobTicket):
+        return outcome.description
+    return f"failed: {outcome.reason} (job {outcome.job_id})"
+
+
+def _report_job(request: HttpRequest, outcome: JobTicket | JobFailed, what: str) -> None:
+    if isinstance(outcome, JobTicket):
+        text = format_html(
+            "{}: queued on the worker as {}; the list updates in a few seconds.",
+            what,
+            job_link(outcome.job_id),
+        )
+        messages.info(request, text)
+    else:
+        messages.error(request, with_job_link(f"{what} failed: {outcome.reason}.", outcome.job_id))
+
+
+def _report(
+    request: HttpRequest, count: int, ids: list[str] | None, text: str, job_id: str
+) -> None:
     if ids is not None and count < len(set(ids)):
         missing = len(set(ids)) - count
-        messages.warning(request, f"{text}. {missing} not found: already moved or deleted?")
+        warning = f"{text}. {missing} not found: already moved or deleted?"
+        messages.warning(request, with_job_link(warning, job_id))
     else:
-        messages.success(request, text + ".")
+        messages.success(request, with_job_link(text + ".", job_id))

@@ -1,8 +1,9 @@
 """Console page: recent ingestion runs with each feed's outcome; Ingest now and Replay.
 
 Both actions go through ``pipeline.services.jobs.dispatch``: inline locally, queued on
-the worker function in a deployed stage (whose web role only reads data). A replay dry
-run only reads, so it always runs here.
+the worker function in a deployed stage (whose web role only reads data). Either way
+the answer comes at once, with a link to the job's page (``pipeline.admin.jobs``). A
+replay dry run only reads, so it always runs here.
 """
 
 from __future__ import annotations
@@ -18,11 +19,12 @@ from django.template.loader import render_to_string
 from django.urls import URLPattern, path
 
 from pipeline.admin.console import ConsoleAdmin, log_action
+from pipeline.admin.jobs import job_link, with_job_link
 from pipeline.core.config import get_config
 from pipeline.core.errors import PipelineError
 from pipeline.models import IngestionRun
 from pipeline.services import jobs
-from pipeline.services.jobs import JobRejected, JobTicket
+from pipeline.services.jobs import JobFailed, JobRejected, JobTicket
 from pipeline.services.replay import ReplayResult, replay
 from pipeline.sources import SOURCES, known_types
 from pipeline.stores import ledger
@@ -80,31 +82,52 @@ class IngestionRunAdmin(ConsoleAdmin):
         ]
 
     def changelist_view(self, request: HttpRequest, extra_context: Any = None) -> HttpResponse:
+        """The recent runs, or with ``?run=<id>`` that one run (a job's page links to it)."""
         self.require_view(request)
-        runs = ledger.run_list(limit=RUNS_SHOWN, config=get_config())
-        return self.render(request, "admin/pipeline/ingestionrun/list.html", {"runs": runs})
+        config, run_id = get_config(), request.GET.get("run", "").strip()
+        if not run_id:
+            runs = ledger.run_list(limit=RUNS_SHOWN, config=config)
+            return self.render(request, "admin/pipeline/ingestionrun/list.html", {"runs": runs})
+        run, shown = ledger.run_get(run_id, config=config), run_id[: ledger.MAX_RUN_ID_CHARS]
+        if run is None:
+            messages.error(request, f"No run {shown!r}.")
+        context = {"runs": [run] if run else [], "breadcrumb_tail": f"Run {shown}"}
+        return self.render(request, "admin/pipeline/ingestionrun/list.html", context)
 
     def ingest_view(self, request: HttpRequest) -> HttpResponse:
         if request.method != "POST":
             return HttpResponseNotAllowed(["POST"])
         self.require_change(request)
-        outcome = jobs.dispatch(jobs.JOB_INGEST, {}, config=get_config())
+        outcome = jobs.dispatch(
+            jobs.JOB_INGEST, {}, requested_by=request.user.get_username(), config=get_config()
+        )
         if isinstance(outcome, JobRejected):
-            messages.error(request, f"Ingest now: {outcome.reason}. Nothing ran.")
+            text = f"Ingest now: {outcome.reason}. Nothing ran."
+            messages.error(request, with_job_link(text, outcome.job_id))
             return redirect(self.url("changelist"))
         if isinstance(outcome, JobTicket):
             log_action(
                 request,
                 IngestionRun,
-                object_id=outcome.request_id or "ingest",
-                label="Ingest now: queued on the worker",
+                object_id=outcome.job_id,
+                label=f"Ingest now: job {outcome.job_id}",
                 message=f"Ingest now: {outcome.description}",
             )
-            messages.info(
-                request, "Ingest now: queued on the worker; the run appears below in a few seconds."
-            )
+            text = "Ingest now: queued on the worker; the job's page links to its run when done."
+            messages.info(request, with_job_link(text, outcome.job_id))
             return redirect(self.url("changelist"))
-        run = outcome
+        if isinstance(outcome, JobFailed):
+            text = f"Ingest now failed: {outcome.reason}"
+            log_action(
+                request,
+                IngestionRun,
+                object_id=outcome.job_id,
+                label=f"Ingest now: job {outcome.job_id}",
+                message=f"{text} (job {outcome.job_id})",
+            )
+            messages.error(request, with_job_link(f"{text}.", outcome.job_id))
+            return redirect(self.url("changelist"))
+        run = outcome.result
         log_action(
             request,
             IngestionRun,
@@ -112,7 +135,7 @@ class IngestionRunAdmin(ConsoleAdmin):
             label=f"Ingest now: run {run.run_id}",
             message=f"Ingest now: run {run.run_id} {run.status}; {_feeds_summary(run)}",
         )
-        messages.add_message(request, _run_level(run), run_message(run))
+        messages.add_message(request, _run_level(run), run_message(run, job_id=outcome.job_id))
         return redirect(self.url("changelist"))
 
     def replay_view(self, request: HttpRequest) -> HttpResponse:
@@ -142,21 +165,24 @@ class IngestionRunAdmin(ConsoleAdmin):
             "since": data["since"].isoformat() if data["since"] else None,
             "until": data["until"].isoformat() if data["until"] else None,
         }
-        outcome = jobs.dispatch(jobs.JOB_REPLAY, kwargs, config=get_config())
+        outcome = jobs.dispatch(
+            jobs.JOB_REPLAY, kwargs, requested_by=request.user.get_username(), config=get_config()
+        )
         if isinstance(outcome, JobRejected):
             form.add_error(None, outcome.reason)
             return False
         scope = _replay_scope(data)
         if isinstance(outcome, JobTicket):
             text = outcome.description
-            messages.info(
-                request,
-                f"Replay {scope}: queued on the worker; its messages reach the queue "
-                "in a few seconds.",
-            )
+            queued = f"Replay {scope}: queued on the worker; its messages reach the queue soon."
+            messages.info(request, with_job_link(queued, outcome.job_id))
+        elif isinstance(outcome, JobFailed):
+            text = f"failed: {outcome.reason} (job {outcome.job_id})"
+            failed = f"Replay {scope} failed: {outcome.reason}."
+            messages.error(request, with_job_link(failed, outcome.job_id))
         else:
-            text = _replay_summary(outcome, dry_run=False)
-            messages.success(request, text)
+            text = _replay_summary(outcome.result, dry_run=False)
+            messages.success(request, with_job_link(f"{text}.", outcome.job_id))
         log_action(
             request,
             IngestionRun,
@@ -204,9 +230,10 @@ def _run_level(run: RunRecord) -> int:
     )
 
 
-def run_message(run: RunRecord) -> str:
-    """The run's per-feed table, as (escaped, safe) HTML for a message."""
-    return render_to_string("admin/pipeline/ingestionrun/run_message.html", {"run": run})
+def run_message(run: RunRecord, *, job_id: str | None = None) -> str:
+    """The run's per-feed table (and its job's link), as (escaped, safe) HTML for a message."""
+    context = {"run": run, "job_link": job_link(job_id) if job_id else None}
+    return render_to_string("admin/pipeline/ingestionrun/run_message.html", context)
 
 
 def _replay_scope(data: dict[str, Any]) -> str:

@@ -228,6 +228,10 @@ def feed_health_get(
     return feed_health_from(item, feeds)
 
 
+# Run ids are ``20261128T091500Z-1a2b3c4d`` (``pipeline.services.ingest.new_run_id``).
+MAX_RUN_ID_CHARS = 64
+
+
 def run_put(run: RunRecord, *, config: PipelineConfig) -> None:
     """Write (or overwrite) the run's ledger entry."""
     item = {
@@ -252,6 +256,18 @@ def run_list(*, limit: int = 20, config: PipelineConfig) -> list[RunRecord]:
         Limit=limit,
     )
     return [_run_from(from_item(item)) for item in reply.get("Items", [])]
+
+
+def run_get(run_id: str, *, config: PipelineConfig) -> RunRecord | None:
+    """One run by its id (None: no such run)."""
+    if not 0 < len(run_id) <= MAX_RUN_ID_CHARS:
+        return None  # not an id ingest makes, and DynamoDB caps the key's size
+    reply = aws.dynamodb(config).get_item(
+        TableName=config.ledger_table,
+        Key=to_item({LEDGER_PK: f"RUN#{run_id}", LEDGER_SK: "RUN"}),
+        ConsistentRead=True,
+    )
+    return _run_from(from_item(reply["Item"])) if "Item" in reply else None
 
 
 def _run_from(data: dict[str, Any]) -> RunRecord:
