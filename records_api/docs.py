@@ -8,6 +8,9 @@ drops the stock page's inline ``<style>`` for a static stylesheet. Imported lazi
 
 from __future__ import annotations
 
+from typing import Any
+
+from django.urls import get_script_prefix
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.request import Request
@@ -49,3 +52,15 @@ class ApiDocsView(JsonWhenUnnegotiated, SpectacularSwaggerSplitView):
         if self.request is not None and self.request.method == "OPTIONS":
             return [JSONRenderer()]
         return super().get_renderers()
+
+
+def servers_at_script_prefix(result: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+    """The schema's one server is the site's script prefix (``/dev`` behind API Gateway).
+
+    The paths stay as routed (``/api/records``); without a server a client resolves them
+    against the host's root, so the docs' "Try it out" would miss the stage. The prefix
+    is the request's (set per request from SCRIPT_NAME), or FORCE_SCRIPT_NAME for the
+    ``spectacular`` command. A drf-spectacular postprocessing hook (SPECTACULAR_SETTINGS).
+    """
+    head: dict[str, Any] = {key: result[key] for key in ("openapi", "info") if key in result}
+    return {**head, "servers": [{"url": get_script_prefix().rstrip("/") or "/"}], **result}

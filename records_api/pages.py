@@ -85,6 +85,6 @@ def _error_page(
     if isinstance(exc, Unshowable):
         context = {"message": str(exc)}
         return render(request, NOT_FOUND_TEMPLATE, context, status=HTTPStatus.UNPROCESSABLE_ENTITY)
-    log.error("AWS failure on %s: %s", request.path_info, exc)
+    log.error("AWS failure on %s: %s", request.path, exc)  # as requested: prefix included
     context = base | {"banner": UNAVAILABLE}
     return render(request, template, context, status=HTTPStatus.SERVICE_UNAVAILABLE)

@@ -200,7 +200,8 @@ def bad_request(request: HttpRequest, exception: Exception | None = None) -> Htt
 def page_not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
     """404: JSON under /api/, the site's page elsewhere."""
     if _wants_json(request):
-        body = {"error": "not_found", "detail": f"no such endpoint: {request.path_info}"}
+        # The path as the client asked for it, stage prefix included.
+        body = {"error": "not_found", "detail": f"no such endpoint: {request.path}"}
         return JsonResponse(body, status=HTTPStatus.NOT_FOUND)
     return render(request, "404.html", status=HTTPStatus.NOT_FOUND)
 
