@@ -2,7 +2,8 @@
 
 Each measurement is a fresh ``python -S`` child whose sys.path holds only one unzipped
 package (``COLD``: Zappa's handler serving one API Gateway event; ``BASELINE``: Django,
-DRF and boto3 alone; ``PHASES``: the handler's steps one at a time), with an explicit,
+DRF and boto3 alone; ``PHASES``: the handler's steps one at a time; ``KEEP_WARM``:
+Zappa's keep-warm event on a fresh container, then on the warm one), with an explicit,
 minimal environment (``child_env``), against moto's server on loopback (``start_aws``).
 """
 
@@ -44,6 +45,25 @@ import django, rest_framework, boto3
 django.setup()
 print(time.time(), "ready")
 """
+# The first keep-warm event finds a fresh container (the cold init happens); the later
+# ones find it warm, and are each timed in-process (what Lambda bills).
+KEEP_WARM = """
+import json, statistics, sys, time
+sys.path.insert(0, {package!r})
+import handler
+event = json.loads({event!r})
+assert handler.lambda_handler(event, None) is None
+cold = time.time()
+laps = []
+for _ in range({calls}):
+    started = time.perf_counter()
+    handler.lambda_handler(event, None)
+    laps.append(time.perf_counter() - started)
+print(cold, statistics.median(laps))
+"""
+KEEP_WARM_CALLS = 200
+# The function of the rule Zappa's ``schedule`` adds when ``keep_warm`` is on.
+KEEP_WARM_FUNCTION = "handler.keep_warm_callback"
 # The same steps as Zappa's LambdaHandler (import, remote_env, Django, first request),
 # one at a time, each timed: where the cold start goes.
 PHASES = """
@@ -148,6 +168,56 @@ def api_event() -> dict[str, Any]:
     }
 
 
+@dataclass(frozen=True)
+class KeepWarm:
+    """Median seconds of a keep-warm event on a fresh container and on the warm one."""
+
+    cold: float
+    warm: float
+
+
+def keep_warm_event() -> dict[str, Any]:
+    """The scheduled event of the stage's keep-warm rule, named as Zappa names it."""
+    from zappa.core import Zappa
+
+    from pipeline.deploy import zappa_steps
+
+    schedule = {
+        "name": "zappa-keep-warm",
+        "function": KEEP_WARM_FUNCTION,
+        "expression": zappa_steps.stage_setting(STAGE, "keep_warm_expression"),
+    }
+    namer = Zappa(load_credentials=False, aws_region="us-east-1")
+    rule = namer.get_scheduled_event_name(
+        schedule, KEEP_WARM_FUNCTION, resource_names(STAGE).web_function
+    )
+    return {
+        "version": "0",
+        "id": "bench-keep-warm",
+        "detail-type": "Scheduled Event",
+        "source": "aws.events",
+        "account": "123456789012",
+        "time": "2026-12-01T00:00:00Z",
+        "region": "us-east-1",
+        "resources": [f"arn:aws:events:us-east-1:123456789012:rule/{rule}"],
+        "detail": {},
+    }
+
+
+def measure_keep_warm(variant: Variant, endpoint: str, runs: int) -> KeepWarm:
+    """Medians over ``runs`` fresh children; each times ``KEEP_WARM_CALLS`` warm calls."""
+    code = KEEP_WARM.format(
+        package=str(variant.path), event=json.dumps(keep_warm_event()), calls=KEEP_WARM_CALLS
+    )
+    env = child_env(endpoint, secret=False)
+    colds, warms = [], []
+    for _ in range(runs):
+        seconds, warm = run_child(code, variant.path, env)
+        colds.append(seconds)
+        warms.append(float(warm))
+    return KeepWarm(statistics.median(colds), statistics.median(warms))
+
+
 def run_child(code: str, package: Path, env: dict[str, str]) -> tuple[float, str]:
     """Seconds from spawning ``python -S`` to the time it prints, and what it printed after."""
     started = time.time()
@@ -163,19 +233,33 @@ def run_child(code: str, package: Path, env: dict[str, str]) -> tuple[float, str
     return float(stamp) - started, status
 
 
-def measure(variant: Variant, endpoint: str, runs: int) -> Timing:
-    """Alternate handler and baseline runs; medians of each."""
-    package = variant.path
-    cold_code = COLD.format(package=str(package), event=json.dumps(api_event()))
-    base_code = BASELINE.format(package=str(package))
-    cold_env = child_env(endpoint, secret=variant.secret_in_env)
-    colds, bases, statuses = [], [], set()
+def measure(variants: list[Variant], endpoint: str, runs: int) -> list[Timing]:
+    """Medians per variant; each run times every variant in turn, handler then baseline.
+
+    Interleaving spreads a shared machine's changing load over all the variants alike,
+    so their ratios are comparable within the run.
+    """
+    colds: dict[int, list[float]] = {i: [] for i in range(len(variants))}
+    bases: dict[int, list[float]] = {i: [] for i in range(len(variants))}
+    statuses: dict[int, set[str]] = {i: set() for i in range(len(variants))}
+    event = json.dumps(api_event())
     for _ in range(runs):
-        seconds, status = run_child(cold_code, package, cold_env)
-        colds.append(seconds)
-        statuses.add(status)
-        bases.append(run_child(base_code, package, child_env(endpoint, secret=True))[0])
-    return Timing(statistics.median(colds), statistics.median(bases), ",".join(sorted(statuses)))
+        for i, variant in enumerate(variants):
+            package = variant.path
+            cold_env = child_env(endpoint, secret=variant.secret_in_env)
+            seconds, status = run_child(
+                COLD.format(package=str(package), event=event), package, cold_env
+            )
+            colds[i].append(seconds)
+            statuses[i].add(status)
+            base_code = BASELINE.format(package=str(package))
+            bases[i].append(run_child(base_code, package, child_env(endpoint, secret=True))[0])
+    return [
+        Timing(
+            statistics.median(colds[i]), statistics.median(bases[i]), ",".join(sorted(statuses[i]))
+        )
+        for i in range(len(variants))
+    ]
 
 
 def measure_phases(variant: Variant, endpoint: str, runs: int) -> list[tuple[str, float]]:

@@ -1,8 +1,9 @@
 """The Lambda package of bench/cold_start.py: built, unzipped, varied and measured.
 
-``build_package`` runs ``zappa package dev`` as a user would; ``variants`` copies the
-unzipped package into the what-ifs that are timed; ``sizes`` and ``trimmed`` say how
-big the zip is and how much the stage's ``exclude``/``exclude_glob`` kept out of it.
+``build_package`` runs the documented ``make package STAGE=dev`` as a user would;
+``variants`` copies the unzipped package into the what-ifs that are timed; ``sizes`` and
+``trimmed`` say how big the zip is and how much the stage's ``exclude``/``exclude_glob``
+(and the settings callback's botocore models) kept out of it.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pipeline.deploy.zappa_callbacks import unused_botocore_services
+
 ROOT = Path(__file__).resolve().parents[1]
 STAGE = "dev"  # the Zappa stage packaged, and served by the timed children
 PSYCOPG = ("psycopg", "psycopg_binary", "psycopg_binary.libs", "psycopg-*", "psycopg_binary-*")
@@ -28,10 +31,9 @@ PSYCOPG = ("psycopg", "psycopg_binary", "psycopg_binary.libs", "psycopg-*", "psy
 
 
 def build_package(output: Path) -> Path:
-    """``zappa package dev`` as a user runs it (-j: no PyPI version check, so offline)."""
-    zappa = Path(sys.executable).parent / "zappa"
-    env = {**os.environ, "VIRTUAL_ENV": sys.prefix}
-    command = [str(zappa), "package", STAGE, "-j", "--disable_progress", "-o", str(output)]
+    """``make package STAGE=dev OUTPUT=...``: the documented command, no activation needed."""
+    env = {k: v for k, v in os.environ.items() if k != "VIRTUAL_ENV"}  # as a user's shell
+    command = ["make", "--no-print-directory", "package", f"STAGE={STAGE}", f"OUTPUT={output}"]
     subprocess.run(command, cwd=ROOT, env=env, check=True, capture_output=True)
     return output
 
@@ -51,8 +53,8 @@ class Variant:
     secret_in_env: bool = False
 
 
-def variants(unzipped: Path, work: Path) -> list[Variant]:
-    """As deployed, Zappa's default (no .pyc), and two what-ifs."""
+def variants(unzipped: Path, work: Path, earlier: tuple[str, Path] | None = None) -> list[Variant]:
+    """As deployed, Zappa's default (no .pyc), two what-ifs, and an earlier (label, unzipped)."""
     no_pyc = _copy(unzipped, work / "no-pyc", "__pycache__")
     no_psycopg = _copy(unzipped, work / "no-psycopg", *PSYCOPG)
     env_secret = _copy(unzipped, work / "env-secret")
@@ -64,6 +66,7 @@ def variants(unzipped: Path, work: Path) -> list[Variant]:
         Variant("Zappa's default: no `.pyc` in the zip", no_pyc),
         Variant("what-if: no psycopg in the package", no_psycopg),
         Variant("what-if: secret in the Lambda environment", env_secret, secret_in_env=True),
+        *([Variant(*earlier)] if earlier else []),
     ]
 
 
@@ -86,11 +89,15 @@ def trimmed(settings: dict[str, Any]) -> Counter[str]:
     exclude, globs = settings["exclude"], settings["exclude_glob"]
     site = Path(sys.prefix) / "lib" / f"python{sys.version_info[0]}.{sys.version_info[1]}"
     roots = [ROOT, site / "site-packages"]
+    unused = set(unused_botocore_services())
+    models = f"settings callback: botocore/data of {len(unused)} services"
     totals: Counter[str] = Counter()
     for root in roots:
         for path in _files(root):
             parts = path.relative_to(root).parts
             rule = _rule(parts, exclude, globs)
+            if rule is None and parts[:2] == ("botocore", "data") and parts[2] in unused:
+                rule = models
             if rule:
                 totals[rule] += path.stat().st_size
     return totals

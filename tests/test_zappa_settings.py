@@ -10,12 +10,16 @@ import json
 import re
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
+from unittest.mock import MagicMock
 
 import pytest
+import zappa
 from packaging.requirements import Requirement
 
 from pipeline.core.config import get_config
 from pipeline.core.names import OVERRIDES, resource_names
+from pipeline.deploy.zappa_callbacks import PACKAGED_AWS_SERVICES
 
 ROOT = Path(__file__).resolve().parent.parent
 SETTINGS = ROOT / "zappa_settings.json"
@@ -41,8 +45,11 @@ ZAPPA_CLI_ONLY = {
     "wheel",
 }
 
-# Patterns that do drop runtime files, on purpose: browser source maps (7 MB unzipped).
-TRIMMED_ON_PURPOSE = {"*.map"}
+# Patterns that do drop runtime files, on purpose: browser source maps (7 MB unzipped)
+# and the .gz copies collectstatic makes of them.
+TRIMMED_ON_PURPOSE = {"*.map", "*.map.gz"}
+# The function Zappa's keep-warm rule names (zappa.cli.ZappaCLI.schedule).
+KEEP_WARM_FUNCTION = "handler.keep_warm_callback"
 
 
 def load(stage: str):
@@ -58,6 +65,19 @@ def load(stage: str):
 @pytest.fixture(scope="module")
 def stages() -> dict:
     return {stage: load(stage) for stage in STAGES}
+
+
+def zappa_schedule(stage: str) -> list[dict[str, Any]]:
+    """The rules ``zappa schedule <stage>`` creates, keep-warm included, by Zappa's own code.
+
+    Zappa adds the keep-warm rule unless a stage says ``keep_warm: false`` (its default is
+    on), so this asks ``ZappaCLI.schedule`` itself, with a stand-in for AWS.
+    """
+    cli = load(stage)
+    cli.zappa = MagicMock()
+    cli.schedule()
+    calls = cli.zappa.schedule_events.call_args_list
+    return [event for call in calls for event in call.kwargs["events"]]
 
 
 def _function(dotted: str):
@@ -89,7 +109,6 @@ def test_stage_runs_django_quietly_without_zappas_broad_defaults(stages, stage):
     config = stages[stage].stage_config
     assert config["debug"] is False  # Zappa puts tracebacks into 500 bodies when True
     assert config["log_level"] == "INFO"
-    assert config["keep_warm"] is False
     assert config["manage_roles"] is False
     assert config["use_precompiled_packages"] is False  # packaging stays offline
     assert not config.get("slim_handler")
@@ -153,6 +172,43 @@ def test_worker_stages_ingest_every_five_minutes_and_take_sqs_batches_of_ten(sta
     assert source["arn"] == f"arn:aws:sqs:{cli.aws_region}:123456789012:{queue}"
     # Created disabled; the post-deploy callback enables it once partial batches are on.
     assert source["enabled"] is False
+
+
+@pytest.mark.parametrize("stage", WEB)
+def test_zappa_schedules_a_keep_warm_call_every_four_minutes_for_each_web_stage(stage):
+    keep_warm = [e for e in zappa_schedule(stage) if e["function"] == KEEP_WARM_FUNCTION]
+    assert [e["expression"] for e in keep_warm] == ["rate(4 minutes)"]
+
+
+@pytest.mark.parametrize("stage", WORKERS)
+def test_zappa_schedules_no_keep_warm_call_for_a_worker_its_ingest_schedule_keeps_warm(stage):
+    """The worker extends its web stage, so it must say ``keep_warm: false`` itself."""
+    functions = [e["function"] for e in zappa_schedule(stage)]
+    assert functions == [
+        "pipeline.handlers.scheduled_ingest",
+        "pipeline.handlers.process_sqs_event",
+    ]
+    [ingest] = [e for e in zappa_schedule(stage) if "expression" in e]
+    assert ingest["expression"] == "rate(5 minutes)"  # a call at least every 5 minutes
+
+
+def test_the_package_keeps_the_model_of_every_aws_service_a_packaged_module_builds_a_client_for():
+    """The settings callback packages only these botocore models (pipeline.deploy.zappa_callbacks).
+
+    Ours: every service pipeline.stores.aws (the only place that builds clients) names.
+    Zappa's: its handler (remote_env's S3 read) and zappa.asynchronous, which builds its
+    clients when imported. Its CLI-only modules (cli, core, utilities) are not counted.
+    """
+    ours = re.findall(r'_client\("([a-z0-9-]+)"', (ROOT / "pipeline/stores/aws.py").read_text())
+    zappa_dir = Path(zappa.__file__).parent
+    pattern = r'\.(?:client|resource)\("([a-z0-9-]+)"'
+    theirs = [
+        service
+        for module in ("handler.py", "asynchronous.py")
+        for service in re.findall(pattern, (zappa_dir / module).read_text())
+    ]
+    assert {"s3", "lambda", "sns", "sts", "dynamodb"} <= set(theirs)  # the scan still finds them
+    assert set(ours) | set(theirs) <= PACKAGED_AWS_SERVICES
 
 
 def test_every_event_function_is_importable_and_takes_event_and_context(stages):

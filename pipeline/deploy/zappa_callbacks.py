@@ -1,8 +1,9 @@
 """Zappa callbacks named in zappa_settings.json: stage checks, package bytecode, post-deploy.
 
 Zappa calls each with the ``ZappaCLI`` instance: ``settings`` right after the stage
-is loaded (every command), ``zip`` after the package is built, ``post`` at the end
-of ``deploy`` and ``update``.
+is loaded (every command; before a package is built it also collects the static files
+and leaves unused botocore models out), ``zip`` after the package is built, ``post`` at
+the end of ``deploy`` and ``update``.
 """
 
 from __future__ import annotations
@@ -37,10 +38,50 @@ def prepare_stage(zappa_cli: Any) -> None:
     if getattr(zappa_cli, "command", None) in PACKAGING_COMMANDS:
         collected = zappa_steps.collect_static()
         click.echo(f"Collected {collected} static files into the package for whitenoise.")
+        unused = unused_botocore_services()
+        globs = [*zappa_cli.stage_config.get("exclude_glob", []), *botocore_data_globs(unused)]
+        zappa_cli.override_stage_config_setting("exclude_glob", globs)
+        click.echo(f"Left the models of {len(unused)} AWS services nothing in Lambda calls out.")
 
 
 # Commands that build a package: the static files must be collected into it first.
 PACKAGING_COMMANDS = frozenset({"deploy", "update", "package"})
+
+# The AWS services whose botocore models go into the package; the other ~430 models
+# (14 MiB of the zip) are left out, and boto3 cannot build a client for them in Lambda.
+# Every client pipeline.stores.aws can build, and those Zappa builds at run time.
+# Add a service here before code in the package calls it (tests/test_zappa_handler.py
+# builds a client for each of these from the package alone).
+PACKAGED_AWS_SERVICES = frozenset(
+    {
+        "dynamodb",  # the curated and ledger tables; zappa.asynchronous's response table
+        "s3",  # raw objects; Zappa's handler reads remote_env from S3 at every cold start
+        "sqs",  # the ingestion queue and its DLQ
+        "lambda",  # the web function invokes the worker (pipeline.stores.worker)
+        "sns",  # zappa.asynchronous builds an SNS client when it is imported
+        "sts",  # zappa.asynchronous builds an STS client when it is imported
+        # Only the operator tools (never packaged) call these today; kept (0.3 MiB) so
+        # that every client pipeline.stores.aws offers works in Lambda too.
+        "iam",
+        "cloudformation",
+        "cloudwatch",
+    }
+)
+
+
+def unused_botocore_services(data_dir: Path | None = None) -> list[str]:
+    """The botocore service models (directories of ``botocore/data``) not to package."""
+    import botocore
+
+    root = data_dir or Path(botocore.__file__).parent / "data"
+    return sorted(
+        p.name for p in root.iterdir() if p.is_dir() and p.name not in PACKAGED_AWS_SERVICES
+    )
+
+
+def botocore_data_globs(services: list[str]) -> list[str]:
+    """``exclude_glob`` patterns (from the package root) for those services' models."""
+    return [f"botocore/data/{service}" for service in services]
 
 
 def compile_bytecode(zappa_cli: Any) -> None:
