@@ -5,7 +5,10 @@ from __future__ import annotations
 import json
 import os
 import re
+import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -140,3 +143,64 @@ def _answer_with_fake(mock: responses.RequestsMock, fake, base: str) -> None:
         return status, {"Content-Type": "application/json"}, body
 
     mock.add_callback("GET", re.compile(re.escape(base) + r"(/.*)?$"), callback=answer)
+
+
+ROOT = Path(__file__).resolve().parent.parent
+# What the "other" environment a stand-in pyenv names holds: none of it may reach the zip.
+OTHER_ENV_PACKAGES = ("IPython", "scipy", "numpy", "awscli", "other_env_marker")
+
+
+def unactivated_shell(work: Path) -> dict[str, str]:
+    """A shell as the docs assume one: no virtualenv activated (no VIRTUAL_ENV, the venv
+    not on PATH), and a ``pyenv`` first on PATH whose current version is another
+    environment (Zappa asks pyenv when VIRTUAL_ENV is unset) holding OTHER_ENV_PACKAGES."""
+    root = work / "pyenv"
+    site = root / "versions" / "other" / "lib" / "python3.11" / "site-packages"
+    for name in OTHER_ENV_PACKAGES:
+        (site / name).mkdir(parents=True, exist_ok=True)
+        (site / name / "__init__.py").write_text("")
+    shims = work / "bin"
+    shims.mkdir(exist_ok=True)
+    pyenv = shims / "pyenv"
+    pyenv.write_text(
+        "#!/bin/sh\n"
+        'case "$1" in\n'
+        f"  root) echo {root} ;;\n"
+        "  version-name) echo other ;;\n"
+        "  *) echo 'pyenv 2.4.0 (a stand-in)' ;;\n"
+        "esac\n"
+    )
+    pyenv.chmod(0o755)
+    env = {k: v for k, v in os.environ.items() if k != "VIRTUAL_ENV"}
+    venv_bin = str(Path(sys.prefix) / "bin")
+    path = [p for p in env.get("PATH", "").split(os.pathsep) if p and p != venv_bin]
+    env["PATH"] = os.pathsep.join([str(shims), *path])
+    env["AWS_EC2_METADATA_DISABLED"] = "true"
+    return env
+
+
+@pytest.fixture(scope="session")
+def dev_package(tmp_path_factory) -> Path:
+    """The dev stage's zip, built once per session by the documented command exactly as
+    written, ``make package STAGE=dev`` (from an :func:`unactivated_shell`)."""
+    work = tmp_path_factory.mktemp("dev-package")
+    output = work / "twl-pipeline-dev.zip"
+    done = subprocess.run(
+        ["make", "--no-print-directory", "package", "STAGE=dev", f"OUTPUT={output}"],
+        cwd=ROOT,
+        env=unactivated_shell(work),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
+    return output
+
+
+@pytest.fixture(scope="session")
+def stage_packages(dev_package, tmp_path_factory) -> dict:
+    """The dev and dev_worker zips, each built once per session with ``make package``."""
+    from pipeline.local.deployed import build_packages
+
+    worker = build_packages(["dev_worker"], tmp_path_factory.mktemp("packages"))
+    return {"dev": dev_package, **worker}

@@ -21,26 +21,30 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.client import BaseClient
+from django.db.backends.base.base import BaseDatabaseWrapper
 from zappa.core import Zappa
 from zappa.handler import LambdaHandler
 
 from pipeline.core.config import get_config
 from pipeline.deploy import zappa_steps
 from pipeline.deploy.provision import provision
-from pipeline.deploy.zappa_callbacks import prepare_stage
+from pipeline.deploy.zappa_callbacks import PACKAGED_AWS_SERVICES, prepare_stage
 from pipeline.local.poller import LocalContext
 from pipeline.services.process import process_message
 from pipeline.stores import aws
 from tests import factories
 from tests.conftest import use_stage
 from tests.factories import put_raw
-from tests.test_zappa_settings import ROOT, load
+from tests.test_zappa_settings import KEEP_WARM_FUNCTION, load, zappa_schedule
 
 SAMPLES = Path(__file__).parent / "samples"
 HOST = "abc123.execute-api.us-east-1.amazonaws.com"
 SECRET = "remote-env-secret-" + "x" * 40
 MiB = 1024 * 1024
 LAMBDA_ZIPPED_LIMIT = 50 * MiB  # direct upload
+# Our own budget: room under the direct-upload limit as dependencies grow (issue 12).
+PACKAGE_ZIPPED_BUDGET = 40 * MiB
 LAMBDA_UNZIPPED_LIMIT = 250 * MiB
 
 
@@ -99,13 +103,39 @@ def worker(dev_stack, tmp_path, monkeypatch, restore_environ) -> LambdaHandler:
 
 def _scheduled_event() -> dict[str, Any]:
     """The sample event, its rule named the way Zappa names the worker's schedule rule."""
-    event = json.loads((SAMPLES / "scheduled_event.json").read_text())
     cli = load("dev_worker")
     [schedule] = [e for e in cli.stage_config["events"] if "expression" in e]
+    return _rule_event(schedule, cli.lambda_name)
+
+
+def _rule_event(schedule: dict[str, Any], lambda_name: str) -> dict[str, Any]:
+    """The sample scheduled event, from the rule Zappa creates for ``schedule``."""
+    event = json.loads((SAMPLES / "scheduled_event.json").read_text())
     namer = Zappa(load_credentials=False, aws_region="us-east-1")
-    rule = namer.get_scheduled_event_name(schedule, schedule["function"], cli.lambda_name)
+    rule = namer.get_scheduled_event_name(schedule, schedule["function"], lambda_name)
     event["resources"] = [f"arn:aws:events:us-east-1:123456789012:rule/{rule}"]
     return event
+
+
+def test_a_keep_warm_call_returns_at_once_without_touching_aws_or_the_database(web, monkeypatch):
+    """The web handler is built (the cold start); Zappa's keep-warm rule then finds it warm."""
+    [keep_warm] = [e for e in zappa_schedule("dev") if e["function"] == KEEP_WARM_FUNCTION]
+    event = _rule_event(keep_warm, load("dev").lambda_name)
+    touched: list[str] = []
+
+    def aws_call(client: BaseClient, operation: str, params: Any) -> None:
+        touched.append(f"{client.meta.service_model.service_name}.{operation}")
+        raise AssertionError(operation)
+
+    def db_connection(connection: BaseDatabaseWrapper) -> None:
+        touched.append(f"database {connection.alias}")
+        raise AssertionError(connection.alias)
+
+    monkeypatch.setattr(BaseClient, "_make_api_call", aws_call)
+    monkeypatch.setattr(BaseDatabaseWrapper, "ensure_connection", db_connection)
+    # What Lambda calls: the module's lambda_handler, reusing the container's handler.
+    assert LambdaHandler.lambda_handler(event, LocalContext()) is None
+    assert touched == []
 
 
 def _sqs_event(messages: list[tuple[str, str]], queue_arn: str) -> dict[str, Any]:
@@ -232,22 +262,10 @@ def test_api_gateway_serves_the_dashboard(web, records, shape):
 # --- the package ---------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def package(tmp_path_factory) -> Path:
-    """``zappa package dev``, as a user runs it; -j skips Zappa's PyPI version check."""
-    output = tmp_path_factory.mktemp("package") / "twl-pipeline-dev.zip"
-    zappa = Path(sys.executable).parent / "zappa"
-    env = {**os.environ, "VIRTUAL_ENV": sys.prefix, "AWS_EC2_METADATA_DISABLED": "true"}
-    done = subprocess.run(
-        [str(zappa), "package", "dev", "-j", "--disable_progress", "-o", str(output)],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=240,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
-    return output
+@pytest.fixture
+def package(dev_package) -> Path:
+    """The dev zip as the docs build it, ``make package STAGE=dev``, once per session."""
+    return dev_package
 
 
 def test_zappa_package_builds_offline_with_the_handler_and_its_settings_at_the_root(package):
@@ -273,12 +291,12 @@ def test_package_holds_no_tests_dev_tools_or_local_state(package):
     assert "botocore/docs/docstring.py" in names
 
 
-def test_package_fits_lambdas_direct_upload_limit_without_the_slim_handler(package):
+def test_package_fits_its_40_mib_budget_well_under_lambdas_direct_upload_limit(package):
     with zipfile.ZipFile(package) as archive:
         unzipped = sum(info.file_size for info in archive.infolist())
     zipped = package.stat().st_size
     print(f"\npackage: {zipped / MiB:.1f} MiB zipped, {unzipped / MiB:.1f} MiB unzipped")
-    assert zipped < LAMBDA_ZIPPED_LIMIT
+    assert zipped < PACKAGE_ZIPPED_BUDGET < LAMBDA_ZIPPED_LIMIT
     assert unzipped < LAMBDA_UNZIPPED_LIMIT
 
 
@@ -347,3 +365,74 @@ def test_collected_static_files_are_served_under_the_stage_prefix(package, tmp_p
     )
     # The dashboard itself answers 503 here (no AWS), still in the site's frame.
     assert _run_in_package(package, tmp_path, body) == "503 200 True"
+
+
+def test_the_package_alone_serves_the_api_docs_and_their_assets_gzipped_when_accepted(
+    package, tmp_path
+):
+    """Every URL the page links loads: the init script and the static files, packaged
+    under their hashed names only; each script and stylesheet also has a .gz whitenoise
+    sends when the client accepts gzip."""
+    body = (
+        f"template = json.loads({json.dumps(json.dumps(_v1('/PATH')))})\n"
+        "import base64, copy, gzip, html, re\n"
+        "def get(path, **headers):\n"
+        "    event = copy.deepcopy(template)\n"
+        "    path, _, query = path.partition('?')\n"
+        "    event.update(path=path, pathParameters={'proxy': path.lstrip('/')})\n"
+        "    if query:\n"
+        "        pairs = [pair.partition('=')[::2] for pair in query.split('&')]\n"
+        "        event['queryStringParameters'] = dict(pairs)\n"
+        "        event['multiValueQueryStringParameters'] = {k: [v] for k, v in pairs}\n"
+        "    event['requestContext']['path'] = '/dev' + path\n"
+        "    event['headers'].update(headers)\n"
+        "    event['multiValueHeaders'].update({k: [v] for k, v in headers.items()})\n"
+        "    reply = handler.lambda_handler(event, None)\n"
+        "    raw = reply['body'].encode()\n"
+        "    if reply.get('isBase64Encoded'):\n"
+        "        raw = base64.b64decode(raw)\n"
+        "    return reply['statusCode'], reply['headers'].get('Content-Encoding'), raw\n"
+        "status, _, page = get('/api/docs/')\n"
+        'links = re.findall(r\'(?:src|href)="/dev(/[^"]+)"\', page.decode())\n'
+        "assets = [html.unescape(link) for link in links]\n"
+        "result = {'page': status, 'assets': {}}\n"
+        "for path in assets:\n"
+        "    plain = get(path)\n"
+        "    zipped = get(path, **{'Accept-Encoding': 'gzip'})\n"
+        "    same = zipped[1] != 'gzip' or gzip.decompress(zipped[2]) == plain[2]\n"
+        "    result['assets'][path] = [plain[0], zipped[0], zipped[1], same]\n"
+        "print(json.dumps(result))\n"
+    )
+    result = json.loads(_run_in_package(package, tmp_path, body))
+    assert result["page"] == 200
+    assets = result["assets"]
+    assert "/api/docs/?script=" in assets  # Swagger UI's init script
+    assert [p for p in assets if re.search(r"/swagger-ui-bundle[.][0-9a-f]{12}[.]js$", p)]
+    with zipfile.ZipFile(package) as archive:
+        names = set(archive.namelist())
+    assert "staticfiles/drf_spectacular_sidecar/swagger-ui-dist/swagger-ui-bundle.js" not in names
+    for path, (plain, zipped, encoding, same) in assets.items():
+        assert (plain, zipped, same) == (200, 200, True), path
+        if path.endswith((".js", ".css")):
+            assert encoding == "gzip", path
+
+
+def test_the_package_alone_builds_a_client_for_each_aws_service_it_keeps_and_no_other(
+    package, tmp_path
+):
+    """botocore's other service models are left out (15 MiB); see PACKAGED_AWS_SERVICES."""
+    body = (
+        "import boto3, botocore.exceptions\n"
+        "import zappa.asynchronous  # builds its lambda, sns, sts and dynamodb clients\n"
+        "session = boto3.Session(region_name='us-east-1')\n"
+        f"kept = {sorted(PACKAGED_AWS_SERVICES)!r}\n"
+        "built = [session.client(name).meta.service_model.service_name for name in kept]\n"
+        "session.resource('s3'), session.resource('dynamodb')\n"
+        "try:\n"
+        "    session.client('ec2')\n"
+        "    left_out = []\n"
+        "except botocore.exceptions.UnknownServiceError:\n"
+        "    left_out = ['ec2']\n"
+        "print(json.dumps([built == kept, left_out]))\n"
+    )
+    assert json.loads(_run_in_package(package, tmp_path, body)) == [True, ["ec2"]]

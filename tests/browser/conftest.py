@@ -1,23 +1,18 @@
-"""Browser tests: Playwright driving Debian's Chromium against the embedded local stack."""
+"""Browser tests: Playwright driving Debian's Chromium against the stack, in both shapes."""
 
 from __future__ import annotations
 
 import os
 import shutil
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from pipeline.core.config import get_config
-from pipeline.local.stack import LocalStack, StackOptions
-from tests.conftest import settings_for_local_stack
-from tests.e2e.conftest import count_records
+from tests.e2e.conftest import running_stack  # noqa: F401 (the fixture, in both shapes)
 
 CHROMIUM = "/usr/bin/chromium"
 SCREENSHOTS = Path(__file__).resolve().parent.parent.parent / "artifacts" / "screenshots"
-FULL_TABLE = 100 + 500 + 10 + 25
 
 # Playwright's sync API runs an event loop in this thread; the ORM calls the tests make
 # (creating the admin user) are plain synchronous calls between browser steps.
@@ -69,30 +64,6 @@ def screenshot(page, name: str) -> Path:
     path = SCREENSHOTS / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)
     return path
-
-
-@pytest.fixture
-def running_stack(settings) -> Iterator[LocalStack]:
-    """The whole local stack on free ports, with the table full after one real ingest."""
-    settings_for_local_stack(settings, "browser")
-    options = StackOptions(
-        aws_port=0,
-        sources_port=0,
-        web_port=0,
-        ingest_interval=3600,
-        retry_delay_seconds=0,
-        migrate=False,
-    )
-    stack = LocalStack(options, on_event=lambda line: None).start().start_loops()
-    try:
-        deadline = time.monotonic() + 60
-        while (
-            sum(count_records(get_config()).values()) < FULL_TABLE and time.monotonic() < deadline
-        ):
-            time.sleep(0.25)
-        yield stack
-    finally:
-        stack.stop()
 
 
 def keep_readme_screenshot(path: Path) -> None:

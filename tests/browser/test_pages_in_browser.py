@@ -7,7 +7,8 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import FULL_TABLE, keep_readme_screenshot, screenshot
+from tests.browser.conftest import keep_readme_screenshot, screenshot
+from tests.stacks import FULL_TABLE
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

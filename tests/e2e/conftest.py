@@ -12,6 +12,17 @@ from pipeline.local.emulator import Emulator
 from pipeline.local.sandbox import SandboxServer
 from pipeline.stores import aws
 from tests.conftest import use_stage
+from tests.stacks import MODES, Running, count_records, running
+
+__all__ = ["count_records"]
+
+
+@pytest.fixture(params=MODES)
+def running_stack(request, settings) -> Iterator[Running]:
+    """The whole stack on free ports, in each shape (tests/stacks.py), its table full."""
+    packages = request.getfixturevalue("stage_packages") if request.param == "deployed" else None
+    with running(request.param, settings, packages=packages) as stack:
+        yield stack
 
 
 @pytest.fixture
@@ -41,18 +52,3 @@ def live_config(settings, emulator, sandbox) -> Iterator[PipelineConfig]:
     provision(config=config)
     yield config
     aws.reset_clients()
-
-
-def count_records(config: PipelineConfig) -> dict[tuple[str, str], int]:
-    """Test-only census of the curated table (a Scan is fine in a test)."""
-    counts: dict[tuple[str, str], int] = {}
-    paginator = aws.dynamodb(config).get_paginator("scan")
-    for page in paginator.paginate(
-        TableName=config.curated_table,
-        ProjectionExpression="#s, #t",
-        ExpressionAttributeNames={"#s": "source", "#t": "type"},
-    ):
-        for item in page["Items"]:
-            key = (item["source"]["S"], item["type"]["S"])
-            counts[key] = counts.get(key, 0) + 1
-    return counts

@@ -1,4 +1,4 @@
-"""`manage.py runlocal`'s stack: up on loopback, table full, web answering, clean stop."""
+"""`manage.py runlocal`'s stacks, quick and deployed: table full, web answering, clean stop."""
 
 from __future__ import annotations
 
@@ -9,9 +9,8 @@ import pytest
 import requests
 
 from pipeline.core.config import get_config
-from pipeline.local.stack import LocalStack, StackOptions
-from tests.conftest import settings_for_local_stack
-from tests.e2e.conftest import count_records
+from pipeline.local.deployed import DeployedStack
+from tests.stacks import MODES, count_records, running
 
 pytestmark = pytest.mark.e2e
 
@@ -23,39 +22,23 @@ FULL = {
 }
 
 
-@pytest.fixture
-def restorable_settings(settings):
-    return settings_for_local_stack(settings, "runlocal-test")
-
-
-def test_local_stack_fills_the_table_serves_the_web_and_stops_cleanly(restorable_settings):
+@pytest.mark.django_db
+@pytest.mark.parametrize("mode", MODES)
+def test_stack_fills_the_table_serves_the_web_and_stops_cleanly(mode, settings, request):
+    packages = request.getfixturevalue("stage_packages") if mode == "deployed" else None
     events: list[str] = []
-    options = StackOptions(
-        aws_port=0,
-        sources_port=0,
-        web_port=0,
-        ingest_interval=3600,
-        poll_wait_seconds=1,
-        migrate=False,
-    )
-    stack = LocalStack(options, on_event=events.append)
     started = time.monotonic()
-    stack.start().start_loops()
-    try:
-        deadline = started + 30
-        counts: dict = {}
-        while time.monotonic() < deadline and counts != FULL:
-            time.sleep(0.25)
-            counts = count_records(get_config())
+    with running(mode, settings, packages=packages, events=events) as run:
         elapsed = time.monotonic() - started
-        assert counts == FULL, events
-        print(f"local stack: start to full table in {elapsed:.1f} s")
-        page = requests.get(stack.urls["web"], timeout=10)
+        assert count_records(get_config()) == FULL, events
+        print(f"{mode} stack: start to full table in {elapsed:.1f} s")
+        page = requests.get(run.web, timeout=10)
         assert page.status_code == 200 and "TWL Pipeline" in page.text
-        assert any(e.startswith("ingest ") and "succeeded" in e for e in events)
-        assert "AWS emulator (moto)" in "\n".join(stack.describe())
-    finally:
-        stack.stop()
+        assert any(e.startswith("ingest ") and "succeeded" in e for e in events), events
+        assert "AWS emulator (moto)" in "\n".join(run.stack.describe())
+        stack = run.stack
     assert not [t for t in threading.enumerate() if t.name in {"twl-scheduler", "twl-worker"}]
     with pytest.raises(requests.ConnectionError):
         requests.get(stack.urls["web"], timeout=2)
+    if isinstance(stack, DeployedStack):
+        assert all(f._process is None for f in stack.functions.values())

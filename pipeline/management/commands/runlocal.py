@@ -7,7 +7,9 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from pipeline.local.admin_user import NotLocal
+from pipeline.local.admin_user import NotLocal, admin_user_from_env
+from pipeline.local.deployed import DeployedOptions, DeployedStack
+from pipeline.local.functions import PackageError
 from pipeline.local.stack import LocalStack, StackOptions
 
 
@@ -39,25 +41,52 @@ class Command(BaseCommand):
         parser.add_argument(
             "--live-sources", action="store_true", help="use the real public APIs (needs internet)"
         )
+        parser.add_argument(
+            "--deployed",
+            action="store_true",
+            help="run the packaged zips through Zappa's handler behind a local API Gateway, "
+            "with the deployed stage's settings (docs/DEPLOY.md, 'The deployed shape')",
+        )
+        parser.add_argument(
+            "--stage", default="dev", help="with --deployed: the zappa_settings.json stage"
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         if options["interval"] <= 0:
             raise CommandError("--interval must be positive")
-        stack = LocalStack(
-            StackOptions(
-                host=options["host"],
-                aws_port=options["aws_port"],
-                sources_port=options["sources_port"],
-                web_port=options["web_port"],
-                ingest_interval=options["interval"],
-                retry_delay_seconds=options["retry_delay"],
-                live_sources=options["live_sources"],
-            ),
-            on_event=lambda line: self.stdout.write(line),
-        )
+        stack: LocalStack | DeployedStack
+        if options["deployed"]:
+            if options["live_sources"]:
+                raise CommandError("--deployed runs on the sandbox sources only")
+            stack = DeployedStack(
+                DeployedOptions(
+                    host=options["host"],
+                    aws_port=options["aws_port"],
+                    sources_port=options["sources_port"],
+                    web_port=options["web_port"],
+                    stage=options["stage"],
+                    ingest_interval=options["interval"],
+                    retry_delay_seconds=options["retry_delay"],
+                    operator=admin_user_from_env(),
+                ),
+                on_event=lambda line: self.stdout.write(line),
+            )
+        else:
+            stack = LocalStack(
+                StackOptions(
+                    host=options["host"],
+                    aws_port=options["aws_port"],
+                    sources_port=options["sources_port"],
+                    web_port=options["web_port"],
+                    ingest_interval=options["interval"],
+                    retry_delay_seconds=options["retry_delay"],
+                    live_sources=options["live_sources"],
+                ),
+                on_event=lambda line: self.stdout.write(line),
+            )
         try:
             stack.start()
-        except NotLocal as exc:
+        except (NotLocal, PackageError) as exc:
             raise CommandError(str(exc)) from exc
         except OSError as exc:
             raise CommandError(f"could not start the local stack: {exc}") from exc
