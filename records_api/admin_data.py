@@ -13,7 +13,7 @@ from django.shortcuts import render
 
 from pipeline.stores.s3sqlite import push_changes
 from pipeline.stores.s3sqlite.store import AdminDataConflict, AdminDataError
-from records_api.throttling import API_PREFIX
+from records_api.paths import is_api_path
 
 log = logging.getLogger(__name__)
 
@@ -21,7 +21,9 @@ TEMPLATE: Final = "admin_data.html"
 CONFLICT_TITLE: Final = "Not saved: the admin's data changed"
 CONFLICT_DETAIL: Final = (
     "The admin's data changed in another request while this one ran, so this change "
-    "was not saved. Reload the page and try again."
+    "was not saved. Go back; do not resubmit (reloading this page would send it again): "
+    "a job this request started may already be queued or running, see Admin → Pipeline "
+    "→ Jobs."
 )
 UNAVAILABLE_TITLE: Final = "The admin's data is unavailable"
 UNAVAILABLE_DETAIL: Final = (
@@ -70,7 +72,7 @@ def admin_data_failure(request: HttpRequest, exc: AdminDataError) -> HttpRespons
     status = HTTPStatus.CONFLICT if conflict else HTTPStatus.SERVICE_UNAVAILABLE
     title = CONFLICT_TITLE if conflict else UNAVAILABLE_TITLE
     detail = CONFLICT_DETAIL if conflict else UNAVAILABLE_DETAIL
-    if request.path_info.startswith(API_PREFIX):
+    if is_api_path(request):
         code = "conflict" if conflict else "service_unavailable"
         return JsonResponse({"error": code, "detail": detail}, status=status)
     return render(request, TEMPLATE, {"title": title, "detail": detail}, status=status)

@@ -10,6 +10,7 @@ from django.http import HttpRequest, HttpResponse
 
 from pipeline.core.config import get_config
 from pipeline.core.metrics import emit
+from records_api.paths import is_api_path
 
 
 class ApiLatencyMiddleware:
@@ -19,8 +20,7 @@ class ApiLatencyMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        # path_info: below the script prefix (/dev, /prod) that API Gateway puts in front.
-        if not request.path_info.startswith("/api/"):
+        if not is_api_path(request):
             return self.get_response(request)
         started = time.perf_counter()
         response = self.get_response(request)

@@ -33,6 +33,7 @@ from rest_framework.throttling import AnonRateThrottle
 from pipeline.core.config import get_config
 from pipeline.core.errors import AWS_ERRORS
 from pipeline.stores.throttle import Hit, throttle_hit
+from records_api.paths import API_PREFIX, is_api_path
 
 if TYPE_CHECKING:
     # Not at run time: DRF's APIView imports this module (DEFAULT_THROTTLE_CLASSES).
@@ -44,8 +45,7 @@ log = logging.getLogger(__name__)
 LAMBDA_EVENT_KEY: Final = "lambda.event"  # where Zappa's handler puts the event
 IPV6_CLIENT_PREFIX: Final = 64
 UNKNOWN_CLIENT: Final = "unknown"
-API_PREFIX: Final = "/api/"
-HEALTH_PATH: Final = "/api/health"
+HEALTH_PATH: Final = f"{API_PREFIX}health"
 # Counter scopes (the middle part of the counters' partition key).
 API_SCOPE: Final = "api"
 PAGE_SCOPE: Final = "page"
@@ -173,7 +173,7 @@ def _throttled(request: HttpRequest, hit: Hit) -> HttpResponse:
     """429: JSON for /api/health, the site's page elsewhere; both say when to come back."""
     detail = f"Too many requests; try again in {hit.retry_after} seconds."
     response: HttpResponse
-    if request.path_info.startswith(API_PREFIX):
+    if is_api_path(request):
         body: dict[str, Any] = {"error": "throttled", "detail": detail}
         response = JsonResponse(body, status=HTTPStatus.TOO_MANY_REQUESTS)
     else:

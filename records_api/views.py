@@ -28,6 +28,7 @@ from records_api import limits
 from records_api.charts import bar_chart, line_chart
 from records_api.errors import suspicious_request
 from records_api.pages import LookupMiss, page
+from records_api.paths import is_api_path
 
 log = logging.getLogger(__name__)
 
@@ -180,11 +181,6 @@ def record_page(request: HttpRequest, record_id: str) -> HttpResponse:
     return render(request, "records_api/record_detail.html", context)
 
 
-def _wants_json(request: HttpRequest) -> bool:
-    # path_info: the path below the script prefix (/dev, /prod behind API Gateway).
-    return request.path_info.startswith("/api/")
-
-
 def bad_request(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
     """400 (413 for a body too large) for requests Django refuses before any view runs."""
     if isinstance(exception, SuspiciousOperation):
@@ -192,14 +188,14 @@ def bad_request(request: HttpRequest, exception: Exception | None = None) -> Htt
     else:
         detail = "the request is malformed"
         body, code = {"error": "bad_request", "detail": detail}, HTTPStatus.BAD_REQUEST
-    if _wants_json(request):
+    if is_api_path(request):
         return JsonResponse(body, status=code)
     return render(request, "400.html", {"message": body["detail"]}, status=code)
 
 
 def page_not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
     """404: JSON under /api/, the site's page elsewhere."""
-    if _wants_json(request):
+    if is_api_path(request):
         # The path as the client asked for it, stage prefix included.
         body = {"error": "not_found", "detail": f"no such endpoint: {request.path}"}
         return JsonResponse(body, status=HTTPStatus.NOT_FOUND)
@@ -208,7 +204,7 @@ def page_not_found(request: HttpRequest, exception: Exception | None = None) -> 
 
 def server_error(request: HttpRequest) -> HttpResponse:
     """500: JSON under /api/, the site's page elsewhere; never a traceback."""
-    if _wants_json(request):
+    if is_api_path(request):
         body = {"error": "server_error", "detail": "unexpected error; it has been logged"}
         return JsonResponse(body, status=HTTPStatus.INTERNAL_SERVER_ERROR)
     return render(request, "500.html", status=HTTPStatus.INTERNAL_SERVER_ERROR)

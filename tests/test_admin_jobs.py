@@ -14,17 +14,20 @@ import re
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import timedelta
 from http import HTTPStatus
 from typing import Any
+from unittest.mock import Mock
 
 import pytest
+from botocore.exceptions import ClientError
 from botocore.stub import Stubber
 from django.contrib.auth.models import Permission
 from django.test import Client
 from zappa.handler import LambdaHandler
 
-from pipeline.core.clock import iso, utc_now
+from pipeline.admin import jobs as admin_jobs
+from pipeline.core.clock import iso, parse_iso, utc_now
 from pipeline.core.config import PipelineConfig, get_config
 from pipeline.core.constants import JOB_PK_PREFIX, JOB_SK, JOB_TTL, LEDGER_PK, LEDGER_SK
 from pipeline.handlers import run_job
@@ -349,6 +352,32 @@ def test_a_refused_invoke_shows_only_the_aws_error_code_runs_nothing_and_records
     assert REFRESH not in job_page.content.decode()
 
 
+def test_a_refused_invoke_whose_record_cannot_be_marked_rejected_says_so_now_and_on_its_page(
+    operator, worker, monkeypatch, caplog
+):
+    worker.refuse("AccessDeniedException", "not allowed")
+    throttled = ClientError(
+        {"Error": {"Code": "ProvisionedThroughputExceededException", "Message": "slow"}},
+        "UpdateItem",
+    )
+    with monkeypatch.context() as patched:
+        patched.setattr(job_store, "job_record_move", Mock(side_effect=throttled))
+        outcome = dispatch(
+            jobs.JOB_DLQ_REDRIVE, {"message_ids": ["m-1"]}, requested_by="ops", config=worker.config
+        )
+    later = utc_now() + admin_jobs.QUEUED_STALL + timedelta(minutes=1)
+    monkeypatch.setattr(admin_jobs, "utc_now", lambda: later)
+
+    page = operator.get(job_url(outcome.job_id))
+
+    assert isinstance(outcome, JobRejected)
+    assert "its record could not be updated and still says queued" in outcome.reason
+    assert "refused, but its record could not be corrected" in caplog.text
+    assert job_record_get(outcome.job_id, config=worker.config).status == "queued"
+    assert shown_status(page) == "queued"
+    assert "the invoke was refused and this record could not be corrected" in page.content.decode()
+
+
 def test_a_replay_the_worker_could_not_run_is_refused_before_queueing(operator, worker, world):
     response = operator.post(
         f"{ADMIN}/ingestionrun/replay/", {"source": "randomuser", "type": "post"}
@@ -404,7 +433,7 @@ def test_a_jobs_record_keeps_a_short_summary_of_its_kwargs_and_expires_after_the
     item = item["Item"]
     assert item["kwargs"] == {"S": f"message_ids: m-0, m-1, m-2 and {MAX_LIST_ITEMS - 3} more"}
     started = job_record_get(outcome.job_id, config=worker.config).started_at
-    expires = datetime.fromisoformat(started.replace("Z", "+00:00")) + JOB_TTL
+    expires = parse_iso(started) + JOB_TTL
     assert item[LEDGER_TTL_ATTRIBUTE] == {"N": str(int(expires.timestamp()))}
 
 

@@ -21,7 +21,7 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
 from pipeline.admin.console import ConsoleAdmin
-from pipeline.core.clock import utc_now
+from pipeline.core.clock import parse_iso, utc_now
 from pipeline.core.config import PipelineConfig, get_config
 from pipeline.core.constants import JOB_TTL
 from pipeline.models import Job
@@ -31,7 +31,8 @@ from pipeline.stores.worker import QUEUED, RUNNING, JobRecord
 JOBS_SHOWN: Final = 50
 REFRESH_SECONDS: Final = 2
 # A queued job the worker has not picked up after this long: Lambda may hold an event
-# for hours while the worker is throttled or failing, but the page stops waiting.
+# for hours while the worker is throttled or failing, or the invoke was refused and
+# the record could not be marked rejected; the page stops waiting either way.
 QUEUED_STALL: Final = timedelta(minutes=10)
 # Room for clocks and Lambda's own start-up beyond the worker's timeout.
 RUNNING_SLACK: Final = timedelta(minutes=1)
@@ -58,24 +59,22 @@ def stall_note(record: JobRecord, *, now: datetime, config: PipelineConfig) -> s
     """Why a job that is not over has surely stopped (None: it may still be under way)."""
     if record.status == RUNNING and record.running_at:
         limit = timedelta(seconds=config.worker_timeout_seconds) + RUNNING_SLACK
-        if now - _parsed(record.running_at) > limit:
+        if now - parse_iso(record.running_at) > limit:
             return (
                 f"Running for longer than the worker's time limit "
                 f"({config.worker_timeout_seconds} s): it stopped (timed out or ran out of "
                 "memory) without recording how the job ended. Its log has the details; "
                 "check what the job did before starting it again."
             )
-    if record.status == QUEUED and now - _parsed(record.started_at) > QUEUED_STALL:
+    if record.status == QUEUED and now - parse_iso(record.started_at) > QUEUED_STALL:
         minutes = int(QUEUED_STALL.total_seconds() // 60)
         return (
-            f"Not picked up by the worker after {minutes} minutes: is the worker "
-            "throttled or failing? Lambda may still deliver it later."
+            f"Not picked up by the worker after {minutes} minutes. Either the invoke was "
+            "refused and this record could not be corrected (the web function's log says "
+            '"could not invoke"), or the worker is throttled or failing (its log says why) '
+            "and Lambda may still deliver it later."
         )
     return None
-
-
-def _parsed(stamp: str) -> datetime:
-    return datetime.fromisoformat(stamp.replace("Z", "+00:00"))
 
 
 @admin.register(Job)

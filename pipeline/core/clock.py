@@ -12,3 +12,9 @@ def utc_now() -> datetime:
 def iso(moment: datetime) -> str:
     """Fixed-width ISO 8601 UTC with microseconds, so strings sort as times."""
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def parse_iso(stamp: str) -> datetime:
+    """The moment an ISO 8601 string names, as ``iso`` writes them (a trailing Z is UTC)."""
+    # Python 3.11's fromisoformat reads the Z suffix itself.
+    return datetime.fromisoformat(stamp)

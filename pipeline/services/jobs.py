@@ -197,11 +197,16 @@ def dispatch(job: str, kwargs: JobKwargs, *, requested_by: str, config: Pipeline
         log.warning("job %s (%s): could not invoke %s: %s", job, job_id, function, exc)
         code = error_code(exc) or type(exc).__name__
         reason = f"could not queue it on the worker ({code})"
-        if not _move(
+        moved = _move(
             job_id, {"status": REJECTED, "reason": reason}, expect=(QUEUED,), config=config
-        ):
+        )
+        if moved is False:
             # The invoke did reach Lambda after all (a timeout): the worker has it.
             return JobTicket(job=job, job_id=job_id, request_id="")
+        if moved is None:
+            # Its page will say "queued" until the stall note says the invoke may have failed.
+            log.error("job %s (%s): refused, but its record could not be corrected", job, job_id)
+            reason = f"{reason}; its record could not be updated and still says queued"
         return JobRejected(job=job, reason=reason, job_id=job_id)
     log.info("job %s (%s) queued on %s (request %s)", job, job_id, function, request_id)
     return JobTicket(job=job, job_id=job_id, request_id=request_id)
@@ -352,11 +357,11 @@ def _move(
     expect: tuple[str, ...],
     seed: JobRecord | None = None,
     config: PipelineConfig,
-) -> bool:
-    """Record a step if the job is in ``expect``; False only when it is in another status.
+) -> bool | None:
+    """Record a step if the job is in ``expect``; False when it is in another status.
 
-    A step that cannot be written (an AWS error) is logged, never raised: the job ran,
-    or was refused, whatever its record says.
+    None when the step could not be written (an AWS error): logged, never raised, since
+    the job ran, or was refused, whatever its record says.
     """
     final = changes.get("status") in (DONE, FAILED, REJECTED)
     stamped = {**changes, "finished_at": iso(utc_now())} if final else dict(changes)
@@ -364,7 +369,7 @@ def _move(
         moved = worker.job_record_move(job_id, stamped, expect=expect, seed=seed, config=config)
     except AWS_ERRORS:
         log.exception("job %s: could not record it %s", job_id, changes.get("status"))
-        return True
+        return None
     if not moved:
         log.warning("job %s: not %s, so not marked %s", job_id, "/".join(expect), stamped["status"])
     return moved

@@ -15,11 +15,11 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
-from datetime import datetime
 from typing import Any, Final, TypeGuard
 
 from botocore.exceptions import ClientError
 
+from pipeline.core.clock import parse_iso
 from pipeline.core.config import PipelineConfig
 from pipeline.core.constants import (
     JOB_KIND,
@@ -80,8 +80,7 @@ def _key(job_id: str) -> dict[str, str]:
 
 
 def _expires_at(started_at: str) -> int:
-    started = datetime.fromisoformat(started_at.replace("Z", "+00:00"))
-    return int((started + JOB_TTL).timestamp())
+    return int((parse_iso(started_at) + JOB_TTL).timestamp())
 
 
 def _stored(record: JobRecord) -> dict[str, Any]:
