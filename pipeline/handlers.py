@@ -133,3 +133,64 @@ def run_job(event: dict[str, Any], context: Any) -> JobReply:
             segment, job=reply["job"], status=reply["status"], job_id=reply.get("job_id")
         )
     return reply
+
+
+# --- the worker's front door -----------------------------------------------------------
+
+# What may run on the worker, which holds the write role. Zappa's own handler would run
+# any importable function an event names, any management command, and ``raw_command``
+# (Python source, exec'd): anyone allowed to invoke the worker, the web function
+# included, could act with its role. ``zappa_settings.json`` makes
+# ``worker_lambda_handler`` the worker stages' Lambda handler, and it passes on only these.
+WORKER_SCHEDULES = frozenset({"pipeline.handlers.scheduled_ingest"})
+WORKER_COMMANDS = frozenset({"pipeline.handlers.run_job", "pipeline.handlers.scheduled_ingest"})
+# The writing commands docs/DEPLOY.md has operators run with `zappa manage <stage>_worker`;
+# each is also a job the web may already hand over.
+WORKER_MANAGE_COMMANDS = frozenset({"ingest", "replay", "dlq", "recount", "runs"})
+
+
+class WorkerRefusal(TypedDict):
+    status: str
+    reason: str
+
+
+def worker_event_refusal(event: object) -> str | None:
+    """Why the worker will not run ``event``; None when Zappa's handler may route it.
+
+    Mirrors the order in which Zappa's handler picks a route, so what passes here is
+    what Zappa then runs: an SQS batch, a schedule or command on the lists above, or a
+    listed management command. HTTP events, ``raw_command`` and everything else stop.
+    """
+    if not isinstance(event, dict):
+        return f"expected an object, got {type(event).__name__}"
+    if "raw_command" in event:
+        return "raw_command events never run on the worker"
+    if event.get("version") == "2.0" or event.get("httpMethod") or "requestContext" in event:
+        return "HTTP events are the web function's"
+    if event.get("detail-type") == "Scheduled Event":
+        resources = event.get("resources") or [""]
+        function = str(resources[0]).split("/")[-1].split("-")[-1]
+        return None if function in WORKER_SCHEDULES else f"no schedule runs {function[:80]!r}"
+    if event.get("command"):
+        command = str(event["command"])
+        return None if command in WORKER_COMMANDS else f"command {command[:80]!r} is not allowed"
+    if event.get("manage"):
+        name = str(event["manage"]).split(" ", 1)[0]
+        allowed = name in WORKER_MANAGE_COMMANDS
+        return None if allowed else f"management command {name[:80]!r} is not allowed"
+    records = event.get("Records")
+    if records and isinstance(records, list):
+        sqs = all(isinstance(r, dict) and r.get("eventSource") == "aws:sqs" for r in records)
+        return None if sqs else "only SQS records reach the worker"
+    return "not a worker event"
+
+
+def worker_lambda_handler(event: Any, context: Any) -> Any:
+    """The worker stages' Lambda handler: Zappa's, behind ``worker_event_refusal``."""
+    reason = worker_event_refusal(event)
+    if reason is not None:
+        log.warning("worker: event refused: %s", reason)
+        return WorkerRefusal(status="rejected", reason=reason)
+    from zappa.handler import lambda_handler
+
+    return lambda_handler(event, context)

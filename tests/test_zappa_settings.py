@@ -155,6 +155,24 @@ def test_web_stages_serve_http_and_run_no_events(stages, stage):
     assert config["timeout_seconds"] <= 30  # API Gateway gives up after 29 s anyway
 
 
+@pytest.mark.parametrize("stage", [*WEB, *WORKERS])
+def test_only_the_workers_lambda_handler_is_the_gate_and_it_passes_their_own_events(stages, stage):
+    """The web keeps Zappa's handler; each worker's events are ones the gate lets through."""
+    from pipeline.handlers import WORKER_SCHEDULES, worker_event_refusal
+
+    cli = stages[stage]
+    if stage in WEB:
+        assert cli.lambda_handler == "handler.lambda_handler"
+        return
+    assert cli.lambda_handler == "pipeline.handlers.worker_lambda_handler"
+    assert _function(cli.lambda_handler).__name__ == "worker_lambda_handler"
+    schedules = {e["function"] for e in cli.stage_config["events"] if "expression" in e}
+    assert schedules <= WORKER_SCHEDULES
+    for function in schedules:
+        rule = f"arn:aws:events:us-east-1:123456789012:rule/{cli.lambda_name}-{function}"
+        assert worker_event_refusal({"detail-type": "Scheduled Event", "resources": [rule]}) is None
+
+
 @pytest.mark.parametrize("stage", WORKERS)
 def test_worker_stages_ingest_every_five_minutes_and_take_sqs_batches_of_ten(stages, stage):
     cli = stages[stage]

@@ -29,6 +29,10 @@ RUNTIME: Final = Path(__file__).with_name("lambda_runtime.py")
 # moto's account; zappa_settings.json's SQS ARNs name it as their placeholder too.
 ACCOUNT_ID: Final = zappa_steps.PLACEHOLDER_ACCOUNT_ID
 READY_SECONDS: Final = 60.0
+# The SQLite Lambda's python3.11 runtime (Amazon Linux 2) links, older than Django's
+# minimum: each function sees it, so the package's own SQLite must take over
+# (pipeline/stores/s3sqlite/base.py), as it must in AWS.
+LAMBDA_SQLITE_VERSION: Final = "3.7.17"
 # Every AWS API the functions call, each pointed at the emulator by botocore's
 # per-service variable; Lambda's own goes to ``LambdaApi``. A call to any other
 # service would leave the machine and fail, which is the point.
@@ -85,6 +89,8 @@ class FunctionProcess:
     log_path: Path
     memory_mb: int = 512
     timeout_seconds: int = 30
+    handler: str = "handler.lambda_handler"
+    sqlite_version: str = ""
     on_line: Callable[[str], None] = lambda line: None
     _process: subprocess.Popen[str] | None = None
     _url: str = ""
@@ -134,6 +140,8 @@ class FunctionProcess:
             log_path=work / f"{name}.log",
             memory_mb=memory,
             timeout_seconds=int(_setting(zappa_stage, "timeout_seconds", 30)),
+            handler=str(_setting(zappa_stage, "lambda_handler", "handler.lambda_handler")),
+            sqlite_version=LAMBDA_SQLITE_VERSION,
         )
 
     def start(self) -> FunctionProcess:
@@ -154,6 +162,10 @@ class FunctionProcess:
             str(self.memory_mb),
             "--timeout",
             str(self.timeout_seconds),
+            "--handler",
+            self.handler,
+            "--sqlite-version",
+            self.sqlite_version,
         ]
         self._process = subprocess.Popen(
             command,

@@ -3,7 +3,8 @@
 ``pipeline.local.deployed`` starts this file as a script with ``python -S -P``: no
 site-packages and not this directory on ``sys.path``, only the package's own folder, as
 in Lambda's /var/task. So it may import nothing but the standard library before it hands
-an event to the package's ``handler.lambda_handler``.
+an event to the handler the stage names (Zappa's ``handler.lambda_handler`` unless the
+stage's ``lambda_handler`` says otherwise).
 
 It listens on loopback and runs one invocation at a time, as one Lambda container does:
 
@@ -19,8 +20,10 @@ function's own output, as CloudWatch Logs would hold it.
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os
+import sqlite3
 import sys
 import time
 import traceback
@@ -49,11 +52,27 @@ class Context:
         return max(0, int((self._deadline - time.monotonic()) * 1000))
 
 
-def serve(*, code: str, port: int, function: str, memory_mb: int, timeout_s: int) -> None:
-    """Import the package's handler module and answer invocations until killed."""
+def serve(
+    *,
+    code: str,
+    port: int,
+    function: str,
+    memory_mb: int,
+    timeout_s: int,
+    handler: str,
+    sqlite_version: str = "",
+) -> None:
+    """Import the function's handler (``module.function``, Lambda's Handler setting) from
+    the package and answer invocations until killed."""
     sys.path.insert(0, code)
     os.chdir(code)
-    import handler  # type: ignore[import-not-found]  # the zip's root (Zappa's handler.py)
+    if sqlite_version:
+        # The runtime's own SQLite, not this machine's: what the package must cope with.
+        major, minor, patch = (int(part) for part in sqlite_version.split("."))
+        setattr(sqlite3, "sqlite_version", sqlite_version)  # noqa: B010 (a Final in typeshed)
+        setattr(sqlite3, "sqlite_version_info", (major, minor, patch))  # noqa: B010
+    module, _, name = handler.rpartition(".")
+    lambda_handler = getattr(importlib.import_module(module), name)
 
     class Invocations(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
@@ -70,7 +89,7 @@ def serve(*, code: str, port: int, function: str, memory_mb: int, timeout_s: int
             )
             reply: dict[str, Any]
             try:
-                reply = {"result": handler.lambda_handler(event, context)}
+                reply = {"result": lambda_handler(event, context)}
             except Exception as exc:  # Lambda reports a function error, and lives on
                 reply = {
                     "errorType": type(exc).__name__,
@@ -101,6 +120,12 @@ def main() -> None:
     parser.add_argument("--function", required=True, help="the function's name")
     parser.add_argument("--memory", type=int, default=512, help="MB, as the stage sets it")
     parser.add_argument("--timeout", type=int, default=30, help="seconds, as the stage sets it")
+    parser.add_argument(
+        "--handler",
+        default="handler.lambda_handler",
+        help="module.function, as the stage's lambda_handler names it (Zappa's by default)",
+    )
+    parser.add_argument("--sqlite-version", default="", help="the runtime's SQLite, e.g. 3.7.17")
     args = parser.parse_args()
     serve(
         code=args.code,
@@ -108,6 +133,8 @@ def main() -> None:
         function=args.function,
         memory_mb=args.memory,
         timeout_s=args.timeout,
+        handler=args.handler,
+        sqlite_version=args.sqlite_version,
     )
 
 

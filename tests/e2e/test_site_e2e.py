@@ -70,3 +70,25 @@ def test_deployed_web_function_reports_api_latency_per_route(running_stack):
     assert metrics, running_stack.function_logs()[-2000:]
     assert {m["endpoint"] for m in metrics} >= {"api-records"}
     assert all(m["stage"] == "dev" for m in metrics)
+
+
+@pytest.mark.parametrize("running_stack", ["deployed"], indirect=True)
+def test_the_deployed_worker_refuses_what_the_web_could_send_beyond_its_jobs(
+    running_stack, tmp_path
+):
+    """The web role may invoke the worker; it must not get the worker's role with it."""
+    import boto3
+
+    stack = running_stack.stack
+    client = boto3.client("lambda", endpoint_url=stack.urls["lambda"], region_name="us-east-1")
+    marker = tmp_path / "ran"
+    for event in (
+        {"raw_command": f"open({str(marker)!r}, 'w').write('x')"},
+        {"manage": "flush --noinput"},
+        {"command": "shutil.rmtree", "path": str(tmp_path)},
+    ):
+        reply = client.invoke(FunctionName=stack.names.worker_function, Payload=json.dumps(event))
+        answer = json.loads(reply["Payload"].read())
+        assert answer["status"] == "rejected", (event, answer)
+    assert not marker.exists() and tmp_path.exists()
+    assert "event refused: raw_command" in running_stack.function_logs()
