@@ -210,7 +210,7 @@ class DeployedStack:
         given = dict(self.options.packages)
         missing = [s for s in stages if s not in given]
         if missing:
-            self.on_event(f"building {', '.join(missing)} with make package (about 20 s)...")
+            self.on_event(f"building {', '.join(missing)} with make package (about 20 s each)...")
             given |= build_packages(missing, self._work / "packages")
         return given
 
@@ -340,6 +340,11 @@ class DeployedStack:
             except Exception:
                 log.exception("error while stopping")
         self._threads.clear()
+        work = getattr(self, "_work", None)
+        if work is not None and self.options.work_dir is None:
+            # Its own scratch folder: the unzipped code and zips go (~250 MB), the logs stay.
+            for scratch in [*work.glob("code-*"), *work.glob("tmp-*"), work / "packages"]:
+                shutil.rmtree(scratch, ignore_errors=True)
 
     def describe(self) -> list[str]:
         """What runs where, for the banner."""
