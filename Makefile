@@ -73,7 +73,7 @@ migrate: $(STAMP)
 operator: $(STAMP)
 	@test "$(origin USERNAME)" = "command line" || \
 		{ echo "usage: make operator STAGE=dev USERNAME=<name> [EMAIL=<address>]" >&2; exit 2; }
-	$(ADMIN_DB) $(BIN)/python manage.py createsuperuser --username "$(USERNAME)" $(if $(EMAIL),--email "$(EMAIL)")
+	$(ADMIN_DB) $(BIN)/python manage.py createsuperuser --username "$(USERNAME)" $(if $(EMAIL),--email "$(EMAIL)") $(if $(DJANGO_SUPERUSER_PASSWORD),--noinput)
 
 ## Create the stage's function (and, for a web stage, its API Gateway): the first time only.
 deploy: $(STAMP)

@@ -31,7 +31,6 @@ import os
 import secrets
 import shutil
 import subprocess
-import sys
 import tempfile
 import threading
 import zipfile
@@ -165,24 +164,24 @@ class DeployedStack:
 
     def _admin_data(self) -> None:
         """Migrate the stage's admin data and create its operator: the documented commands."""
-        self.manage("migrate", "--noinput")
+        self.make("migrate")
         if self.options.operator:
             self.create_operator(*self.options.operator)
 
-    def manage(self, *args: str, extra_env: Mapping[str, str] | None = None) -> str:
-        """``manage.py <args>`` on this machine against the stage (``make migrate`` does this)."""
+    def make(self, target: str, *args: str, extra_env: Mapping[str, str] | None = None) -> str:
+        """``make <target> STAGE=<stage>`` as docs/DEPLOY.md has operators run it, with this
+        machine's emulator standing in for their AWS credentials."""
         env = {
             **os.environ,
-            "TWL_STAGE": self.options.stage,
-            "TWL_ADMIN_DB": "s3",
             "AWS_ENDPOINT_URL": self.urls["aws"],
             "AWS_ACCESS_KEY_ID": "testing",
             "AWS_SECRET_ACCESS_KEY": "testing",
             **(extra_env or {}),
         }
-        env.pop("DATABASE_URL", None)
+        for name in ("DATABASE_URL", "TWL_ADMIN_DB", "VIRTUAL_ENV"):
+            env.pop(name, None)
         done = subprocess.run(
-            [sys.executable, "manage.py", *args],
+            ["make", "--no-print-directory", target, f"STAGE={self.options.stage}", *args],
             cwd=ROOT,
             env=env,
             capture_output=True,
@@ -190,18 +189,15 @@ class DeployedStack:
             timeout=300,
         )
         if done.returncode != 0:
-            raise RuntimeError(f"manage.py {' '.join(args)} failed:\n{done.stdout}{done.stderr}")
+            raise RuntimeError(f"make {target} failed:\n{done.stdout}{done.stderr}")
         return done.stdout
 
     def create_operator(self, username: str, password: str) -> None:
-        """The documented way (``make operator``), password from the environment, not argv."""
-        self.manage(
-            "createsuperuser",
-            "--noinput",
-            "--username",
-            username,
-            "--email",
-            f"{username}@example.org",
+        """``make operator``, the password from the environment (never on a command line)."""
+        self.make(
+            "operator",
+            f"USERNAME={username}",
+            f"EMAIL={username}@example.org",
             extra_env={"DJANGO_SUPERUSER_PASSWORD": password},
         )
 
