@@ -96,6 +96,8 @@ def running(
                 ingest_interval=3600,
                 retry_delay_seconds=0,
                 packages=dict(packages or {}),
+                # Lambda may deliver an admin job twice: every test here has it do so.
+                async_deliveries=2,
             ),
             on_event=on_event,
         )

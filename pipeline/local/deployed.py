@@ -77,6 +77,8 @@ class DeployedOptions:
     packages: Mapping[str, Path] = field(default_factory=dict)
     work_dir: Path | None = None
     operator: tuple[str, str] | None = None
+    # How often Lambda's Invoke API delivers each Event invocation (2: every time twice).
+    async_deliveries: int = 1
 
 
 @dataclass
@@ -212,7 +214,10 @@ class DeployedStack:
 
     def _start_functions(self) -> None:
         packages = self._packages()
-        lambda_api = LambdaApi(lambda: {f.name: f for f in self.functions.values()}).start()
+        lambda_api = LambdaApi(
+            lambda: {f.name: f for f in self.functions.values()},
+            deliveries=self.options.async_deliveries,
+        ).start()
         self._closers.append(lambda_api.stop)
         self.urls["lambda"] = lambda_api.url
         for zappa_stage, function in (

@@ -264,9 +264,13 @@ class LambdaApi:
         host: str = "127.0.0.1",
         port: int = 0,
         on_result: Callable[[str, str, Any], None] = lambda name, request_id, result: None,
+        deliveries: int = 1,
     ) -> None:
         self._functions = functions
         self._on_result = on_result
+        # Lambda delivers an asynchronous event at least once, now and then twice: with
+        # 2, every Event invocation runs twice, to prove the functions take that.
+        self._deliveries = deliveries
         self._events: queue.Queue[tuple[str, str, Any] | None] = queue.Queue()
         self._server = _ApiServer((host, port), _Invoke)
         self._server.api = self
@@ -298,13 +302,14 @@ class LambdaApi:
             function = self._functions().get(name)
             if function is None:
                 continue
-            try:
-                result = function.invoke(
-                    event, timeout=_ASYNC_TIMEOUT_SECONDS, request_id=request_id
-                )
-            except (FunctionFailed, FunctionTimeout) as exc:
-                result = {"errorType": type(exc).__name__, "errorMessage": str(exc)}
-            self._on_result(name, request_id, result)
+            for _ in range(self._deliveries):
+                try:
+                    result = function.invoke(
+                        event, timeout=_ASYNC_TIMEOUT_SECONDS, request_id=request_id
+                    )
+                except (FunctionFailed, FunctionTimeout) as exc:
+                    result = {"errorType": type(exc).__name__, "errorMessage": str(exc)}
+                self._on_result(name, request_id, result)
 
 
 class _ApiServer(ThreadingHTTPServer):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import textwrap
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -155,6 +156,21 @@ def test_an_event_invocation_is_accepted_at_once_and_then_run(lambda_api):
     assert reply["StatusCode"] == 202
     assert worker.seen.wait(10)
     assert worker.events == [{"job": "ingest"}]
+
+
+def test_with_two_deliveries_every_event_invocation_runs_twice():
+    """Lambda's async delivery is at least once; the deployed shape can make it twice."""
+    worker = Recorder(name="twl-pipeline-dev-worker", reply={"status": "done"})
+    api = LambdaApi(lambda: {worker.name: worker}, deliveries=2).start()
+    try:
+        client = boto3.client("lambda", endpoint_url=api.url, region_name="us-east-1")
+        client.invoke(FunctionName=worker.name, InvocationType="Event", Payload=b'{"n": 1}')
+        deadline = time.monotonic() + 10
+        while len(worker.events) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        api.stop()
+    assert worker.events == [{"n": 1}, {"n": 1}]
 
 
 def test_a_request_response_invocation_returns_the_handlers_reply(lambda_api):
