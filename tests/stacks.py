@@ -98,6 +98,9 @@ def running(
                 packages=dict(packages or {}),
                 # Lambda may deliver an admin job twice: every test here has it do so.
                 async_deliveries=2,
+                # Two containers per function: a page's parallel requests meet cold
+                # starts and each container's own copy of the admin's data.
+                max_containers=2,
             ),
             on_event=on_event,
         )

@@ -20,7 +20,7 @@ mode start this instead of the quick local stack. What runs is what Lambda runs:
 
 The only differences from AWS: the AWS APIs are moto's, the sources are the sandbox
 (their base URLs ride in remote_env, as an operator would point a stage at a mirror),
-and each function is one container: one invocation at a time.
+and a function scales out to at most ``max_containers`` containers.
 """
 
 from __future__ import annotations
@@ -42,12 +42,18 @@ from typing import Any, Final
 from django.conf import settings
 
 from pipeline.core.config import PipelineConfig, get_config
-from pipeline.core.names import resource_names
+from pipeline.core.names import ResourceNames, resource_names
 from pipeline.deploy import zappa_steps
 from pipeline.deploy.provision import provision
 from pipeline.deploy.stack.spec import spec_for_stage
 from pipeline.local.emulator import Emulator
-from pipeline.local.functions import ROOT, FunctionProcess, build_packages, scheduled_event
+from pipeline.local.functions import (
+    ROOT,
+    FunctionPool,
+    FunctionProcess,
+    build_packages,
+    scheduled_event,
+)
 from pipeline.local.gateway import (
     ApiGatewayFront,
     LambdaApi,
@@ -79,6 +85,9 @@ class DeployedOptions:
     operator: tuple[str, str] | None = None
     # How often Lambda's Invoke API delivers each Event invocation (2: every time twice).
     async_deliveries: int = 1
+    # Containers per function at most: Lambda starts another for an event that finds
+    # them all busy (a cold start), each with its own /tmp.
+    max_containers: int = 4
 
 
 @dataclass
@@ -88,22 +97,22 @@ class DeployedStack:
     options: DeployedOptions = field(default_factory=DeployedOptions)
     on_event: Callable[[str], None] = print
     urls: dict[str, str] = field(default_factory=dict)
-    functions: dict[str, FunctionProcess] = field(default_factory=dict)
+    functions: dict[str, FunctionPool] = field(default_factory=dict)
     source_urls: dict[str, str] = field(default_factory=dict)
     _stop: threading.Event = field(default_factory=threading.Event)
     _threads: list[threading.Thread] = field(default_factory=list)
     _closers: list[Callable[[], None]] = field(default_factory=list)
 
     @property
-    def web(self) -> FunctionProcess:
+    def web(self) -> FunctionPool:
         return self.functions[self.names.web_function]
 
     @property
-    def worker(self) -> FunctionProcess:
+    def worker(self) -> FunctionPool:
         return self.functions[self.names.worker_function]
 
     @property
-    def names(self) -> Any:
+    def names(self) -> ResourceNames:
         return resource_names(self.options.stage, zappa_steps.stage_environment(self.options.stage))
 
     @property
@@ -239,12 +248,12 @@ class DeployedStack:
         self.front = front
         self.urls["web"] = front.url
 
-    def _function(self, zappa_stage: str, name: str, package: Path) -> FunctionProcess:
+    def _function(self, zappa_stage: str, name: str, package: Path) -> FunctionPool:
         code = self._work / f"code-{zappa_stage}"
         shutil.rmtree(code, ignore_errors=True)
         with zipfile.ZipFile(package) as archive:
             archive.extractall(code)
-        return FunctionProcess.for_stage(
+        container = FunctionProcess.for_stage(
             zappa_stage,
             name=name,
             code=code,
@@ -253,6 +262,7 @@ class DeployedStack:
             aws_url=self.urls["aws"],
             lambda_url=self.urls["lambda"],
         )
+        return FunctionPool(container, size=self.options.max_containers)
 
     # --- the worker's event sources -----------------------------------------------------
 

@@ -1,8 +1,9 @@
-"""The deployed functions on this machine: their zips built, each run as one container.
+"""The deployed functions on this machine: their zips built, their containers run.
 
 ``build_packages`` runs the documented ``make package`` per Zappa stage;
-``FunctionProcess`` runs one unzipped package in a process of its own through
-``pipeline.local.lambda_runtime`` and hands it events, one at a time.
+``FunctionProcess`` is one container: the unzipped package in a process of its own
+through ``pipeline.local.lambda_runtime``, handed events one at a time;
+``FunctionPool`` is a function's containers, scaled out as Lambda does.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import IO, Any, Final
 
@@ -199,31 +200,39 @@ class FunctionProcess:
                 self.on_line(line.rstrip("\n"))
 
     def invoke(self, event: Mapping[str, Any], *, timeout: float, request_id: str = "") -> Any:
-        """Run one event; what the handler returned. One at a time, as one container.
+        """Run one event; what the handler returned. One at a time, as one container."""
+        with self._lock:
+            return self.invoke_held(event, timeout=timeout, request_id=request_id)
+
+    def invoke_held(self, event: Mapping[str, Any], *, timeout: float, request_id: str = "") -> Any:
+        """``invoke`` for a caller that holds this container (its lock) already.
 
         As Lambda does, a container that died is replaced (the next event is a cold
         start) and one that overran is killed: FunctionFailed / FunctionTimeout.
         """
-        with self._lock:
-            if self._process is None or self._process.poll() is not None:
-                self.restart()
-            try:
-                reply = requests.post(
-                    self._url,
-                    data=json.dumps(event),
-                    headers={"X-Request-Id": request_id or str(uuid.uuid4())},
-                    timeout=min(timeout, self.timeout_seconds),
-                )
-            except requests.Timeout as exc:
-                self.restart()
-                raise FunctionTimeout(f"{self.name}: no answer in {timeout:g} s") from exc
-            except requests.ConnectionError as exc:
-                self.stop()  # the next event starts a new container
-                raise FunctionFailed(f"{self.name} died: {exc}") from exc
+        if self._process is None or self._process.poll() is not None:
+            self.restart()
+        try:
+            reply = requests.post(
+                self._url,
+                data=json.dumps(event),
+                headers={"X-Request-Id": request_id or str(uuid.uuid4())},
+                timeout=min(timeout, self.timeout_seconds),
+            )
+        except requests.Timeout as exc:
+            self.restart()
+            raise FunctionTimeout(f"{self.name}: no answer in {timeout:g} s") from exc
+        except requests.ConnectionError as exc:
+            self.stop()  # the next event starts a new container
+            raise FunctionFailed(f"{self.name} died: {exc}") from exc
         body = reply.json()
         if "errorType" in body:
             raise FunctionFailed(f"{self.name}: {body['errorType']}: {body['errorMessage']}")
         return body["result"]
+
+    @property
+    def running(self) -> bool:
+        return self._process is not None and self._process.poll() is None
 
     def stop(self) -> None:
         if self._process is not None and self._process.poll() is None:
@@ -274,3 +283,79 @@ def scheduled_event(worker_stage: str, function: str, region: str) -> dict[str, 
         "resources": [f"arn:aws:events:{region}:{ACCOUNT_ID}:rule/{rule}"],
         "detail": {},
     }
+
+
+@dataclass
+class FunctionPool:
+    """One function's containers, as Lambda scales it out: an event takes an idle
+    container, else a new one (a cold start) while there are fewer than ``size``, else
+    waits for one. Each container has its own /tmp; they share the function's log."""
+
+    container: FunctionProcess
+    size: int = 1
+    _containers: list[FunctionProcess] = field(default_factory=list)
+    _changed: threading.Condition = field(default_factory=threading.Condition)
+
+    @property
+    def name(self) -> str:
+        return self.container.name
+
+    @property
+    def stage(self) -> str:
+        return self.container.stage
+
+    @property
+    def log_path(self) -> Path:
+        return self.container.log_path
+
+    @property
+    def timeout_seconds(self) -> int:
+        return self.container.timeout_seconds
+
+    @property
+    def containers(self) -> int:
+        """How many containers are running."""
+        return sum(c.running for c in self._containers)
+
+    def start(self) -> FunctionPool:
+        """One container up (Lambda starts one for the first event)."""
+        with self._changed:
+            if not self._containers:
+                self._containers.append(self._new().start())
+        return self
+
+    def _new(self) -> FunctionProcess:
+        return replace(self.container, _process=None, _url="", _lock=threading.Lock())
+
+    def invoke(self, event: Mapping[str, Any], *, timeout: float, request_id: str = "") -> Any:
+        container = self._acquire()
+        try:
+            return container.invoke_held(event, timeout=timeout, request_id=request_id)
+        finally:
+            with self._changed:
+                container._lock.release()
+                self._changed.notify()
+
+    def _acquire(self) -> FunctionProcess:
+        with self._changed:
+            while True:
+                for container in self._containers:
+                    if container._lock.acquire(blocking=False):
+                        return container
+                if len(self._containers) < self.size:
+                    fresh = self._new()  # started by its first event: a cold start
+                    fresh._lock.acquire()
+                    self._containers.append(fresh)
+                    return fresh
+                self._changed.wait()
+
+    def restart(self) -> None:
+        """Every container recycled: the next events are cold starts."""
+        self.stop()
+        self.start()
+
+    def stop(self) -> None:
+        with self._changed:
+            containers, self._containers = self._containers, []
+        for container in containers:
+            container.stop()

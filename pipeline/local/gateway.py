@@ -53,7 +53,8 @@ class FunctionFailed(Exception):
 class Function(Protocol):
     """One running function: hand it an event, get what its handler returned."""
 
-    name: str
+    @property
+    def name(self) -> str: ...
 
     def invoke(self, event: Mapping[str, Any], *, timeout: float, request_id: str = "") -> Any: ...
 

@@ -41,7 +41,7 @@ def test_stack_fills_the_table_serves_the_web_and_stops_cleanly(mode, settings, 
     with pytest.raises(requests.ConnectionError):
         requests.get(stack.urls["web"], timeout=2)
     if isinstance(stack, DeployedStack):
-        assert all(f._process is None for f in stack.functions.values())
+        assert all(f.containers == 0 for f in stack.functions.values())
         # The logs outlive it; its unzipped code does not.
         assert [p.name for p in stack._work.iterdir() if p.name.startswith("code-")] == []
         assert any(p.suffix == ".log" for p in stack._work.iterdir())

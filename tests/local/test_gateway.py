@@ -18,7 +18,7 @@ import pytest
 import requests
 from botocore.exceptions import ClientError
 
-from pipeline.local.functions import FunctionProcess
+from pipeline.local.functions import FunctionPool, FunctionProcess
 from pipeline.local.gateway import (
     ApiGatewayFront,
     FunctionFailed,
@@ -246,3 +246,23 @@ def test_a_dead_or_overrunning_container_is_replaced_by_a_cold_one(tiny_function
     with pytest.raises(FunctionTimeout):
         tiny_function.invoke({"sleep": 5}, timeout=10)  # the function's own 2 s timeout
     assert tiny_function.invoke({}, timeout=10)["started"] > second["started"]
+
+
+def test_a_pool_starts_another_container_for_an_event_that_finds_them_all_busy(tiny_function):
+    pool = FunctionPool(tiny_function, size=2).start()
+    try:
+        replies: list = []
+        threads = [
+            threading.Thread(target=lambda: replies.append(pool.invoke({"sleep": 1}, timeout=10)))
+            for _ in range(3)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert len(replies) == 3
+        assert len({r["started"] for r in replies}) == 2  # two containers, the third waited
+        assert pool.containers == 2
+    finally:
+        pool.stop()
+    assert pool.containers == 0
