@@ -66,9 +66,15 @@ package: $(STAMP)
 ## database (STAGE=dev|prod), with your own AWS credentials: `migrate` creates or upgrades
 ## its tables; `operator` adds a superuser, its password prompted here, never logged.
 ADMIN_DB := env TWL_STAGE=$(STAGE) TWL_ADMIN_DB=s3
-.PHONY: migrate operator
+.PHONY: migrate operator manage
 migrate: $(STAMP)
 	$(ADMIN_DB) $(BIN)/python manage.py migrate
+
+## A management command on this machine against the stage, with your own AWS credentials
+## (the worker runs none: its handler refuses `zappa manage`). ARGS="recount --fix".
+manage: $(STAMP)
+	@test -n "$(ARGS)" || { echo 'usage: make manage STAGE=dev ARGS="recount --fix"' >&2; exit 2; }
+	env TWL_STAGE=$(STAGE) $(BIN)/python manage.py $(ARGS)
 
 operator: $(STAMP)
 	@test "$(origin USERNAME)" = "command line" || \

@@ -144,9 +144,9 @@ def run_job(event: dict[str, Any], context: Any) -> JobReply:
 # ``worker_lambda_handler`` the worker stages' Lambda handler, and it passes on only these.
 WORKER_SCHEDULES = frozenset({"pipeline.handlers.scheduled_ingest"})
 WORKER_COMMANDS = frozenset({"pipeline.handlers.run_job", "pipeline.handlers.scheduled_ingest"})
-# The writing commands docs/DEPLOY.md has operators run with `zappa manage <stage>_worker`;
-# each is also a job the web may already hand over.
-WORKER_MANAGE_COMMANDS = frozenset({"ingest", "replay", "dlq", "recount", "runs"})
+# Keys by which Zappa routes a record to a function the record itself may name (S3's
+# configurationId, an SNS message's "command") or to another event source's mapping.
+_NOT_SQS_RECORD_KEYS = frozenset({"s3", "Sns", "dynamodb", "kinesis"})
 
 
 class WorkerRefusal(TypedDict):
@@ -158,13 +158,18 @@ def worker_event_refusal(event: object) -> str | None:
     """Why the worker will not run ``event``; None when Zappa's handler may route it.
 
     Mirrors the order in which Zappa's handler picks a route, so what passes here is
-    what Zappa then runs: an SQS batch, a schedule or command on the lists above, or a
-    listed management command. HTTP events, ``raw_command`` and everything else stop.
+    what Zappa then runs: an SQS batch (which Zappa hands only to the function its
+    event-source mapping names for that queue), or a schedule or command on the lists
+    above. HTTP events, ``stageVariables`` (Zappa copies them into the environment
+    before routing), ``raw_command``, management commands (operators run those on their
+    own machine with their own credentials: ``make manage``) and everything else stop.
     """
     if not isinstance(event, dict):
         return f"expected an object, got {type(event).__name__}"
     if "raw_command" in event:
         return "raw_command events never run on the worker"
+    if "stageVariables" in event:
+        return "stageVariables never reach the worker (Zappa would put them in its environment)"
     if event.get("version") == "2.0" or event.get("httpMethod") or "requestContext" in event:
         return "HTTP events are the web function's"
     if event.get("detail-type") == "Scheduled Event":
@@ -174,13 +179,16 @@ def worker_event_refusal(event: object) -> str | None:
     if event.get("command"):
         command = str(event["command"])
         return None if command in WORKER_COMMANDS else f"command {command[:80]!r} is not allowed"
-    if event.get("manage"):
-        name = str(event["manage"]).split(" ", 1)[0]
-        allowed = name in WORKER_MANAGE_COMMANDS
-        return None if allowed else f"management command {name[:80]!r} is not allowed"
+    if "manage" in event:
+        return "management commands run on an operator's machine (make manage), not here"
     records = event.get("Records")
     if records and isinstance(records, list):
-        sqs = all(isinstance(r, dict) and r.get("eventSource") == "aws:sqs" for r in records)
+        sqs = all(
+            isinstance(r, dict)
+            and r.get("eventSource") == "aws:sqs"
+            and not _NOT_SQS_RECORD_KEYS & r.keys()
+            for r in records
+        )
         return None if sqs else "only SQS records reach the worker"
     return "not a worker event"
 

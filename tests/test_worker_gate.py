@@ -27,8 +27,8 @@ ALLOWED = {
     "sqs batch": json.loads((SAMPLES / "sqs_event.json").read_text()),
     "admin job": {"command": "pipeline.handlers.run_job", "job": "ingest", "kwargs": {}},
     "zappa invoke of the ingest": {"command": "pipeline.handlers.scheduled_ingest"},
-    "zappa manage recount": {"manage": "recount --fix"},
 }
+SQS = ALLOWED["sqs batch"]["Records"][0]
 REFUSED = {
     "raw python": ({"raw_command": "import os; os.system('id')"}, "raw_command"),
     "raw python behind a command": (
@@ -40,11 +40,24 @@ REFUSED = {
         {"detail-type": "Scheduled Event", "resources": [RULE + "os.system"]},
         "no schedule runs 'os.system'",
     ),
-    "a management command off the list": (
-        {"manage": "shell -c print(1)"},
-        "'shell' is not allowed",
+    "any management command": ({"manage": "dlq purge --yes"}, "operator's machine"),
+    "flush the admin's data": ({"manage": "flush --noinput"}, "operator's machine"),
+    "stage variables on a listed command": (
+        {"command": "pipeline.handlers.run_job", "stageVariables": {"AWS_ENDPOINT_URL": "x"}},
+        "stageVariables",
     ),
-    "flush the admin's data": ({"manage": "flush --noinput"}, "not allowed"),
+    "an SQS record that also names an S3 function": (
+        {"Records": [{**SQS, "s3": {"configurationId": "x:subprocess.run"}}]},
+        "only SQS",
+    ),
+    "an SQS record that also carries an SNS command": (
+        {"Records": [{**SQS, "Sns": {"Message": '{"command": "os.system"}'}}]},
+        "only SQS",
+    ),
+    "a forged record among real ones": (
+        {"Records": [SQS, {**SQS, "dynamodb": {}}]},
+        "only SQS",
+    ),
     "an API Gateway request": ({"httpMethod": "GET", "path": "/admin/"}, "HTTP"),
     "an HTTP API request": ({"version": "2.0", "rawPath": "/"}, "HTTP"),
     "records from S3": ({"Records": [{"eventSource": "aws:s3"}]}, "only SQS"),

@@ -227,6 +227,8 @@ class DeployedStack:
             lambda: {f.name: f for f in self.functions.values()},
             deliveries=self.options.async_deliveries,
         ).start()
+        # Closers run last-in first: the Invoke API stops before the functions it feeds.
+        functions_closed_at = len(self._closers)
         self._closers.append(lambda_api.stop)
         self.urls["lambda"] = lambda_api.url
         for zappa_stage, function in (
@@ -236,7 +238,7 @@ class DeployedStack:
             self.functions[function] = self._function(zappa_stage, function, packages[zappa_stage])
         for process in self.functions.values():
             process.start()
-            self._closers.append(process.stop)
+            self._closers.insert(functions_closed_at, process.stop)
         front = ApiGatewayFront(
             self.web,
             stage=self.options.stage,

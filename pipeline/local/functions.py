@@ -295,6 +295,7 @@ class FunctionPool:
     size: int = 1
     _containers: list[FunctionProcess] = field(default_factory=list)
     _changed: threading.Condition = field(default_factory=threading.Condition)
+    _closed: bool = False
 
     @property
     def name(self) -> str:
@@ -320,6 +321,7 @@ class FunctionPool:
     def start(self) -> FunctionPool:
         """One container up (Lambda starts one for the first event)."""
         with self._changed:
+            self._closed = False
             if not self._containers:
                 self._containers.append(self._new().start())
         return self
@@ -333,12 +335,17 @@ class FunctionPool:
             return container.invoke_held(event, timeout=timeout, request_id=request_id)
         finally:
             with self._changed:
+                retired = container not in self._containers  # the pool stopped meanwhile
                 container._lock.release()
                 self._changed.notify()
+            if retired:
+                container.stop()
 
     def _acquire(self) -> FunctionProcess:
         with self._changed:
             while True:
+                if self._closed:
+                    raise FunctionFailed(f"{self.name} is stopped")
                 for container in self._containers:
                     if container._lock.acquire(blocking=False):
                         return container
@@ -355,7 +362,14 @@ class FunctionPool:
         self.start()
 
     def stop(self) -> None:
+        """Stop the idle containers now; a busy one stops when its event ends."""
         with self._changed:
+            self._closed = True
             containers, self._containers = self._containers, []
+            self._changed.notify_all()
         for container in containers:
-            container.stop()
+            if container._lock.acquire(blocking=False):
+                try:
+                    container.stop()
+                finally:
+                    container._lock.release()

@@ -308,7 +308,7 @@ class LambdaApi:
                     result = function.invoke(
                         event, timeout=_ASYNC_TIMEOUT_SECONDS, request_id=request_id
                     )
-                except (FunctionFailed, FunctionTimeout) as exc:
+                except Exception as exc:  # a failed delivery never stops the ones after it
                     result = {"errorType": type(exc).__name__, "errorMessage": str(exc)}
                 self._on_result(name, request_id, result)
 

@@ -266,3 +266,20 @@ def test_a_pool_starts_another_container_for_an_event_that_finds_them_all_busy(t
     finally:
         pool.stop()
     assert pool.containers == 0
+
+
+def test_a_stopped_pool_lets_a_busy_container_finish_then_stops_it_and_takes_no_more(
+    tiny_function,
+):
+    pool = FunctionPool(tiny_function, size=2).start()
+    [container] = pool._containers
+    replies: list = []
+    busy = threading.Thread(target=lambda: replies.append(pool.invoke({"sleep": 1}, timeout=10)))
+    busy.start()
+    time.sleep(0.3)
+    pool.stop()
+    with pytest.raises(FunctionFailed, match="stopped"):
+        pool.invoke({}, timeout=10)
+    busy.join()
+    assert len(replies) == 1  # the event in flight finished
+    assert not container.running  # and then its container stopped

@@ -7,10 +7,10 @@ ledger (``dynamodb:LeadingKeys``) and the admin's own database under ``admin/``
 (operators sign in, the admin logs their actions); it hands every job that writes to
 the worker (``lambda:InvokeFunction`` on the worker only), which never touches the
 admin's database and whose handler (``pipeline.handlers.worker_lambda_handler``) runs
-only the worker's own events, so the invoke grants no more than the jobs. The worker
-ingests, processes, replays and recounts. Every resource is a name of the stage; a
-``*`` appears only where AWS or the data make the names (log streams, object keys) and
-for X-Ray, whose actions take no resource.
+only the worker's own events (its jobs, its schedule, its queue's batches), so the
+invoke grants no more than those. The worker ingests, processes, replays and recounts.
+Every resource is a name of the stage; a ``*`` appears only where AWS or the data make
+the names (log streams, object keys) and for X-Ray, whose actions take no resource.
 
 The documents are built for one account and region; the template passes the pseudo
 parameters ``${AWS::AccountId}`` and ``${AWS::Region}`` and wraps the strings in
