@@ -46,7 +46,6 @@ from pipeline.core.names import ResourceNames, resource_names
 from pipeline.deploy import zappa_steps
 from pipeline.deploy.provision import provision
 from pipeline.deploy.stack.spec import spec_for_stage
-from pipeline.local.emulator import Emulator
 from pipeline.local.functions import (
     ROOT,
     FunctionPool,
@@ -59,8 +58,7 @@ from pipeline.local.gateway import (
     LambdaApi,
     api_host,
 )
-from pipeline.local.poller import poll_once
-from pipeline.local.stack import ensure_local_only
+from pipeline.local.stack import EmbeddedServices, ensure_local_only
 from pipeline.stores import aws
 
 log = logging.getLogger("pipeline.local")
@@ -91,7 +89,7 @@ class DeployedOptions:
 
 
 @dataclass
-class DeployedStack:
+class DeployedStack(EmbeddedServices):
     """Start, run and stop the deployed shape (see the module's docstring)."""
 
     options: DeployedOptions = field(default_factory=DeployedOptions)
@@ -125,8 +123,8 @@ class DeployedStack:
         try:
             self._work = Path(self.options.work_dir or tempfile.mkdtemp(prefix="twl-deployed-"))
             self._work.mkdir(parents=True, exist_ok=True)
-            self._start_aws()
-            self._start_sources()
+            self._start_emulator(self.options.host, self.options.aws_port)
+            self._start_sandbox(self.options.host, self.options.sources_port)
             self._configure()
             provision(config=self.config, spec=spec_for_stage(self.options.stage))
             self._write_remote_env()
@@ -136,20 +134,6 @@ class DeployedStack:
             self.stop()
             raise
         return self
-
-    def _start_aws(self) -> None:
-        emulator = Emulator(self.options.host, self.options.aws_port).start()
-        self._closers.append(emulator.stop)
-        self.urls["aws"] = emulator.url
-
-    def _start_sources(self) -> None:
-        from pipeline.local.sandbox import SandboxServer
-
-        sandbox = SandboxServer(host=self.options.host, port=self.options.sources_port).start()
-        self._closers.append(sandbox.stop)
-        self.sandbox = sandbox
-        self.source_urls = sandbox.source_urls()
-        self.urls |= self.source_urls
 
     def _configure(self) -> None:
         """This process (provisioning, the poller, tests) sees the stage as deployed."""
@@ -274,11 +258,6 @@ class DeployedStack:
         self._spawn("worker", self._queue_loop)
         return self
 
-    def _spawn(self, name: str, target: Callable[[], Any]) -> None:
-        thread = threading.Thread(target=target, name=f"twl-{name}", daemon=True)
-        thread.start()
-        self._threads.append(thread)
-
     def scheduled_event(self) -> dict[str, Any]:
         """The event EventBridge sends for the worker's schedule rule."""
         return scheduled_event(
@@ -307,23 +286,9 @@ class DeployedStack:
         def handler(event: dict[str, Any], _context: Any) -> Any:
             return self.worker.invoke(event, timeout=self.worker.timeout_seconds)
 
-        while not self._stop.is_set():
-            try:
-                batch = poll_once(
-                    handler,
-                    config=self.config,
-                    wait_seconds=1,
-                    retry_delay_seconds=self.options.retry_delay_seconds,
-                )
-            except Exception as exc:
-                if not self._stop.is_set():
-                    log.warning("queue poll failed: %s", exc)
-                self._stop.wait(1)
-                continue
-            if batch.received:
-                self.on_event(
-                    f"worker: {batch.succeeded} message(s) processed, {batch.failed} failed"
-                )
+        self._poll_loop(
+            handler, wait_seconds=1, retry_delay_seconds=self.options.retry_delay_seconds
+        )
 
     # --- lifecycle -----------------------------------------------------------------------
 
@@ -338,21 +303,9 @@ class DeployedStack:
             self._closers.append(fresh.stop)
         self.front.web = self.web
 
-    def wait(self) -> None:
-        while not self._stop.wait(0.5):
-            pass
-
     def stop(self) -> None:
         """Stop loops first, then functions and servers; safe to call twice."""
-        self._stop.set()
-        for thread in self._threads:
-            thread.join(timeout=30)
-        while self._closers:
-            try:
-                self._closers.pop()()
-            except Exception:
-                log.exception("error while stopping")
-        self._threads.clear()
+        self._close()
         work = getattr(self, "_work", None)
         if work is not None and self.options.work_dir is None:
             # Its own scratch folder: the unzipped code and zips go (~250 MB), the logs stay.

@@ -29,7 +29,7 @@ from pipeline.deploy.provision import provision
 from pipeline.handlers import process_sqs_event
 from pipeline.local.admin_user import NotLocal, database_not_local, is_loopback
 from pipeline.local.emulator import Emulator
-from pipeline.local.poller import poll_once
+from pipeline.local.poller import Handler, poll_once
 from pipeline.services.ingest import ingest
 from pipeline.sources import SOURCES
 from pipeline.stores import aws
@@ -130,8 +130,78 @@ class _QuietHandler(WSGIRequestHandler):
         log.debug("web: " + format, *args)
 
 
+class EmbeddedServices:
+    """What both local stacks (this one and ``pipeline.local.deployed``) run alike: the
+    emulator, the sandbox sources, their threads, a queue poller and the way they stop."""
+
+    on_event: Callable[[str], None]
+    urls: dict[str, str]
+    source_urls: dict[str, str]
+    _stop: threading.Event
+    _threads: list[threading.Thread]
+    _closers: list[Callable[[], None]]
+
+    def _start_emulator(self, host: str, port: int) -> None:
+        emulator = Emulator(host, port).start()
+        self._closers.append(emulator.stop)
+        self.urls["aws"] = emulator.url
+
+    def _start_sandbox(self, host: str, port: int) -> None:
+        from pipeline.local.sandbox import SandboxServer
+
+        sandbox = SandboxServer(host=host, port=port).start()
+        self._closers.append(sandbox.stop)
+        self.sandbox = sandbox
+        self.source_urls = sandbox.source_urls()
+        self.urls |= self.source_urls
+
+    def _spawn(self, name: str, target: Callable[[], Any]) -> None:
+        thread = threading.Thread(target=target, name=f"twl-{name}", daemon=True)
+        thread.start()
+        self._threads.append(thread)
+
+    def _poll_loop(self, handler: Handler, *, wait_seconds: int, retry_delay_seconds: int) -> None:
+        """Lambda's SQS event source: Lambda-shaped batches of up to 10 to ``handler``,
+        only the failures it reports kept, until stopped."""
+        while not self._stop.is_set():
+            try:
+                batch = poll_once(
+                    handler,
+                    config=get_config(),
+                    wait_seconds=wait_seconds,
+                    retry_delay_seconds=retry_delay_seconds,
+                )
+            except Exception as exc:
+                if not self._stop.is_set():
+                    log.warning("worker poll failed: %s", exc)
+                self._stop.wait(1)
+                continue
+            if batch.received:
+                self.on_event(
+                    f"worker: {batch.succeeded} message(s) processed, {batch.failed} failed"
+                )
+
+    def wait(self) -> None:
+        """Block until ``stop`` is called (or Ctrl-C in the caller)."""
+        while not self._stop.wait(0.5):
+            pass
+
+    def _close(self) -> None:
+        """Stop the loops first, then every server, last started first; safe twice."""
+        self._stop.set()
+        for thread in self._threads:
+            if thread.name != "twl-web":
+                thread.join(timeout=30)
+        while self._closers:
+            try:
+                self._closers.pop()()
+            except Exception:
+                log.exception("error while stopping")
+        self._threads.clear()
+
+
 @dataclass
-class LocalStack:
+class LocalStack(EmbeddedServices):
     """Start, run and stop the embedded pipeline."""
 
     options: StackOptions = field(default_factory=StackOptions)
@@ -160,20 +230,12 @@ class LocalStack:
         return self
 
     def _start_aws(self) -> None:
-        emulator = Emulator(self.options.host, self.options.aws_port).start()
-        self._closers.append(emulator.stop)
-        self.urls["aws"] = emulator.url
+        self._start_emulator(self.options.host, self.options.aws_port)
 
     def _start_sources(self) -> None:
         if self.options.live_sources:
             return  # each source's own default base URL: the real public API
-        from pipeline.local.sandbox import SandboxServer
-
-        sandbox = SandboxServer(host=self.options.host, port=self.options.sources_port).start()
-        self._closers.append(sandbox.stop)
-        self.sandbox = sandbox
-        self.source_urls = sandbox.source_urls()
-        self.urls |= self.source_urls
+        self._start_sandbox(self.options.host, self.options.sources_port)
 
     def _configure(self) -> None:
         """Point the pipeline at the emulator and the sources: configuration only."""
@@ -216,11 +278,6 @@ class LocalStack:
         self._spawn("worker", self._worker_loop)
         return self
 
-    def _spawn(self, name: str, target: Callable[[], Any]) -> None:
-        thread = threading.Thread(target=target, name=f"twl-{name}", daemon=True)
-        thread.start()
-        self._threads.append(thread)
-
     def _schedule_loop(self) -> None:
         """Ingest at once, then every ``ingest_interval`` seconds, until stopped."""
         while not self._stop.is_set():
@@ -235,40 +292,15 @@ class LocalStack:
 
     def _worker_loop(self) -> None:
         """Feed Lambda-shaped SQS batches to the same handler Lambda runs."""
-        while not self._stop.is_set():
-            try:
-                batch = poll_once(
-                    process_sqs_event,
-                    wait_seconds=self.options.poll_wait_seconds,
-                    retry_delay_seconds=self.options.retry_delay_seconds,
-                )
-            except Exception as exc:
-                if not self._stop.is_set():
-                    log.warning("worker poll failed: %s", exc)
-                self._stop.wait(1)
-                continue
-            if batch.received:
-                self.on_event(
-                    f"worker: {batch.succeeded} message(s) processed, {batch.failed} failed"
-                )
-
-    def wait(self) -> None:
-        """Block until ``stop`` is called (or Ctrl-C in the caller)."""
-        while not self._stop.wait(0.5):
-            pass
+        self._poll_loop(
+            process_sqs_event,
+            wait_seconds=self.options.poll_wait_seconds,
+            retry_delay_seconds=self.options.retry_delay_seconds,
+        )
 
     def stop(self) -> None:
         """Stop loops first, then servers; safe to call twice."""
-        self._stop.set()
-        for thread in self._threads:
-            if thread.name != "twl-web":
-                thread.join(timeout=30)
-        while self._closers:
-            try:
-                self._closers.pop()()
-            except Exception:
-                log.exception("error while stopping")
-        self._threads.clear()
+        self._close()
 
     def describe(self) -> list[str]:
         """What runs where, for the banner."""

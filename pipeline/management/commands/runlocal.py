@@ -54,36 +54,26 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         if options["interval"] <= 0:
             raise CommandError("--interval must be positive")
+        # What both shapes take from the command line.
+        common: dict[str, Any] = {
+            "host": options["host"],
+            "aws_port": options["aws_port"],
+            "sources_port": options["sources_port"],
+            "web_port": options["web_port"],
+            "ingest_interval": options["interval"],
+            "retry_delay_seconds": options["retry_delay"],
+        }
         stack: LocalStack | DeployedStack
         if options["deployed"]:
             if options["live_sources"]:
                 raise CommandError("--deployed runs on the sandbox sources only")
-            stack = DeployedStack(
-                DeployedOptions(
-                    host=options["host"],
-                    aws_port=options["aws_port"],
-                    sources_port=options["sources_port"],
-                    web_port=options["web_port"],
-                    stage=options["stage"],
-                    ingest_interval=options["interval"],
-                    retry_delay_seconds=options["retry_delay"],
-                    operator=admin_user_from_env(),
-                ),
-                on_event=lambda line: self.stdout.write(line),
+            deployed = DeployedOptions(
+                **common, stage=options["stage"], operator=admin_user_from_env()
             )
+            stack = DeployedStack(deployed, on_event=self.stdout.write)
         else:
-            stack = LocalStack(
-                StackOptions(
-                    host=options["host"],
-                    aws_port=options["aws_port"],
-                    sources_port=options["sources_port"],
-                    web_port=options["web_port"],
-                    ingest_interval=options["interval"],
-                    retry_delay_seconds=options["retry_delay"],
-                    live_sources=options["live_sources"],
-                ),
-                on_event=lambda line: self.stdout.write(line),
-            )
+            local = StackOptions(**common, live_sources=options["live_sources"])
+            stack = LocalStack(local, on_event=self.stdout.write)
         try:
             stack.start()
         except (NotLocal, PackageError) as exc:
