@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.http import StreamingHttpResponse
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.exceptions import APIException
@@ -16,6 +17,7 @@ from rest_framework.views import APIView
 
 from pipeline.core.config import get_config
 from pipeline.core.previews import json_size
+from pipeline.selectors.access import records_shown, require_raw_allowed
 from pipeline.selectors.analytics import analytics_get
 from pipeline.selectors.health import health_get
 from pipeline.selectors.records import (
@@ -25,12 +27,25 @@ from pipeline.selectors.records import (
     record_raw_item,
 )
 from pipeline.stores.ledger import run_list
+from records_api import exports
 from records_api import serializers as s
+from records_api.access import reads_personal
 from records_api.limits import RAW_ITEM_MAX_BYTES
 
 ERRORS = {
     400: OpenApiResponse(s.ErrorSerializer, description="invalid parameter"),
+    401: OpenApiResponse(
+        s.ErrorSerializer,
+        description="a key that is unknown, revoked or expired; or, with the stage's access "
+        "policy `key`, no key",
+    ),
     503: OpenApiResponse(s.ErrorSerializer, description="data store unavailable"),
+}
+FORBIDDEN = {
+    403: OpenApiResponse(
+        s.ErrorSerializer,
+        description="the raw item holds personal data: it needs the personal-data scope or staff",
+    )
 }
 NOT_FOUND = {404: OpenApiResponse(s.ErrorSerializer, description="no such record")}
 TOO_LARGE = {
@@ -47,6 +62,13 @@ RECORD_ID = OpenApiParameter(
 )
 
 
+def _as_read(records: list[dict[str, Any]], request: Request) -> list[dict[str, Any]]:
+    """Records as this reader may see them, each saying which shape it is."""
+    personal = reads_personal(request)
+    shape = s.INCLUDED if personal else s.WITHHELD
+    return [r | {"personal_data": shape} for r in records_shown(records, personal=personal)]
+
+
 def _params(serializer_class: type, request: Request) -> dict[str, Any]:
     params = serializer_class(data=request.query_params)
     params.is_valid(raise_exception=True)
@@ -56,22 +78,35 @@ def _params(serializer_class: type, request: Request) -> dict[str, Any]:
 class ApiRoot(APIView):
     """Links to every endpoint."""
 
+    open_access = True
+
     @extend_schema(exclude=True)
     def get(self, request: Request) -> Response:
         names = ["records", "analytics", "runs", "health", "schema", "docs"]
-        return Response({n: reverse(f"api-{n}", request=request) for n in names})
+        links = {n: reverse(f"api-{n}", request=request) for n in names}
+        seed = {
+            f"seed_{n}": reverse(f"api-seed-{n}", request=request) for n in ("records", "analytics")
+        }
+        return Response(links | seed)
 
 
 class RecordListApi(APIView):
-    """Curated records, newest first; filter by source and type; cursor paging."""
+    """Curated records, newest first; filter by source and type; cursor paging.
+
+    ``?format=csv`` / ``?format=ndjson``: the whole filtered set, streamed (records_api/exports.py).
+    """
+
+    renderer_classes = [*APIView.renderer_classes, *exports.RENDERERS]
 
     @extend_schema(
         operation_id="records_list",
-        parameters=[s.RecordListParams],
-        responses={200: s.RecordPageSerializer, **ERRORS},
+        parameters=[s.RecordListParams, exports.FORMAT_PARAMETER],
+        responses=exports.schema_responses(s.RecordPageSerializer, ERRORS),
     )
-    def get(self, request: Request) -> Response:
+    def get(self, request: Request) -> Response | StreamingHttpResponse:
         params = _params(s.RecordListParams, request)
+        if exports.is_export(request):
+            return exports.export_response(request, params, serialize=self._results)
         page = record_list(
             source=params.get("source") or None,
             type_=params.get("type") or None,
@@ -83,8 +118,13 @@ class RecordListApi(APIView):
         next_url = (
             replace_query_param(url, "cursor", page.next_cursor) if page.next_cursor else None
         )
-        results = s.RecordSerializer(page.records, many=True, context={"request": request}).data
+        results = self._results(page.records)
         return Response({"next": next_url, "previous": None, "results": results})
+
+    def _results(self, records: list[dict[str, Any]]) -> Any:
+        """Records as the page shows them to this reader; an export's lines are the same."""
+        shown = _as_read(records, self.request)
+        return s.RecordSerializer(shown, many=True, context={"request": self.request}).data
 
 
 class RecordDetailApi(APIView):
@@ -93,11 +133,12 @@ class RecordDetailApi(APIView):
     @extend_schema(
         operation_id="records_retrieve",
         parameters=[RECORD_ID],
-        responses={200: s.RecordSerializer, **NOT_FOUND, **ERRORS},
+        responses={200: s.RECORD_SHAPES, **NOT_FOUND, **ERRORS},
     )
     def get(self, request: Request, record_id: str) -> Response:
         record = record_detail(record_id, config=get_config())
-        return Response(s.RecordSerializer(record, context={"request": request}).data)
+        shown = _as_read([record], request)[0]
+        return Response(s.RecordSerializer(shown, context={"request": request}).data)
 
 
 class RawItemTooLarge(APIException):
@@ -118,10 +159,13 @@ class RecordRawApi(APIView):
     @extend_schema(
         operation_id="records_raw_retrieve",
         parameters=[RECORD_ID],
-        responses={200: s.RawItemSerializer, **NOT_FOUND, **TOO_LARGE, **ERRORS},
+        responses={200: s.RawItemSerializer, **FORBIDDEN, **NOT_FOUND, **TOO_LARGE, **ERRORS},
     )
     def get(self, request: Request, record_id: str) -> Response:
-        raw = record_raw_item(record_id, config=get_config())
+        config = get_config()
+        record = record_detail(record_id, config=config)
+        require_raw_allowed(record, personal=reads_personal(request))
+        raw = record_raw_item(record_id, config=config, record=record)
         if json_size(raw["item"], encoder=JSONRenderer.encoder_class) > RAW_ITEM_MAX_BYTES:
             raise RawItemTooLarge(
                 f"the raw item of {record_id} is over {RAW_ITEM_MAX_BYTES // 2**20} MB as JSON, "
@@ -135,7 +179,8 @@ class AnalyticsApi(APIView):
     """Summary, counts by source, type and date, and a 7-day timeline, from exact counters."""
 
     @extend_schema(
-        operation_id="analytics_retrieve", responses={200: s.AnalyticsSerializer, 503: ERRORS[503]}
+        operation_id="analytics_retrieve",
+        responses={200: s.AnalyticsSerializer, 401: ERRORS[401], 503: ERRORS[503]},
     )
     def get(self, request: Request) -> Response:
         return Response(s.AnalyticsSerializer(analytics_get(config=get_config())).data)
@@ -160,6 +205,8 @@ class HealthApi(APIView):
     """200 when AWS answers and every source ingested recently; 503 otherwise."""
 
     throttle_classes: list = []  # probes must never be throttled
+    authentication_classes: list = []  # nor turned away for a key they should not send
+    open_access = True
 
     @extend_schema(
         operation_id="health_retrieve", responses={200: s.HealthSerializer, 503: s.HealthSerializer}

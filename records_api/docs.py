@@ -39,13 +39,16 @@ class JsonWhenUnnegotiated(APIView):
 
 
 class ApiSchemaView(JsonWhenUnnegotiated, SpectacularAPIView):
-    """The OpenAPI schema (YAML or JSON)."""
+    """The OpenAPI schema (YAML or JSON); open whatever the access policy."""
+
+    open_access = True
 
 
 class ApiDocsView(JsonWhenUnnegotiated, SpectacularSwaggerSplitView):
     """Swagger UI with no inline script or style; OPTIONS answers JSON like every endpoint."""
 
     template_name = DOCS_TEMPLATE
+    open_access = True
 
     def get_renderers(self) -> list[BaseRenderer]:
         # The page renderer (TemplateHTMLRenderer) has no template for OPTIONS' metadata.

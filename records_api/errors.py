@@ -13,12 +13,13 @@ from django.core.exceptions import (
     TooManyFieldsSent,
     TooManyFilesSent,
 )
+from django.db import DatabaseError
 from rest_framework import status
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
-from pipeline.core.errors import BadRequest, NotFound, PipelineError, Unshowable
+from pipeline.core.errors import BadRequest, Forbidden, NotFound, PipelineError, Unshowable
 
 log = logging.getLogger(__name__)
 
@@ -51,20 +52,35 @@ def suspicious_request(exc: SuspiciousOperation) -> tuple[dict[str, Any], int]:
     return _body("bad_request", "the request is malformed"), status.HTTP_400_BAD_REQUEST
 
 
-def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
-    """Map pipeline, AWS and DRF errors to JSON; unknown errors are logged and answered 500."""
-    if isinstance(exc, SuspiciousOperation):
-        log.warning("refused request on %s: %s", context["request"].path, exc)
-        body, refused = suspicious_request(exc)
-        return Response(body, refused)
+def _refusal(exc: Exception) -> Response | None:
+    """The 4xx answer of a pipeline error a caller caused, or None for anything else."""
     if isinstance(exc, BadRequest):
         return Response(
             _body("bad_request", str(exc), field=exc.field), status.HTTP_400_BAD_REQUEST
         )
     if isinstance(exc, NotFound):
         return Response(_body("not_found", str(exc)), status.HTTP_404_NOT_FOUND)
+    if isinstance(exc, Forbidden):
+        return Response(_body("forbidden", str(exc)), status.HTTP_403_FORBIDDEN)
     if isinstance(exc, Unshowable):
         return Response(_body("unshowable", str(exc)), status.HTTP_422_UNPROCESSABLE_ENTITY)
+    return None
+
+
+def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    """Map pipeline, AWS and DRF errors to JSON; unknown errors are logged and answered 500."""
+    if isinstance(exc, SuspiciousOperation):
+        log.warning("refused request on %s: %s", context["request"].path, exc)
+        body, refused = suspicious_request(exc)
+        return Response(body, refused)
+    answer = _refusal(exc)
+    if answer is not None:
+        return answer
+    if isinstance(exc, DatabaseError):
+        # The key store (the admin's database) could not be read: the key cannot be checked.
+        log.error("admin database failure on %s: %s", context["request"].path, exc, exc_info=exc)
+        detail = "the key store is unavailable; try again shortly"
+        return Response(_body("service_unavailable", detail), status.HTTP_503_SERVICE_UNAVAILABLE)
     if isinstance(exc, (ClientError, BotoCoreError)):
         log.error("AWS failure on %s: %s", context["request"].path, exc, exc_info=exc)
         detail = "the data store is unavailable; try again shortly"

@@ -5,13 +5,18 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, cast
 
+from drf_spectacular.utils import PolymorphicProxySerializer
 from rest_framework import serializers
 from rest_framework.reverse import reverse
 
+from pipeline.core.constants import PERSONAL_DATA_SCOPE
+from pipeline.selectors.access import personal_feeds
 from pipeline.selectors.records import MAX_ID_LENGTH
 from pipeline.sources import SOURCES, known_types
 
 MAX_LIMIT = 100
+INCLUDED = "included"
+WITHHELD = "withheld"
 
 # A declared field named like a Field or Serializer attribute (``source``, ``data``,
 # ``fields``) carries ``# type: ignore[assignment]``: DRF's metaclass pops declared fields
@@ -63,16 +68,55 @@ class RecordSerializer(serializers.Serializer):
     raw_index = serializers.IntegerField()
     run_id = serializers.CharField()
     data = serializers.DictField()  # type: ignore[assignment]
+    personal_data = serializers.ChoiceField(
+        choices=[INCLUDED, WITHHELD],
+        help_text=(
+            f"`{INCLUDED}`: the whole record (a key with the {PERSONAL_DATA_SCOPE} scope, or "
+            f"staff); `{WITHHELD}`: the fields its source declares personal are left out of "
+            "`data`, and a title that is a name is replaced by a neutral one"
+        ),
+    )
 
     def get_url(self, record: dict) -> str:
         request = self.context.get("request")
         return reverse("api-record-detail", args=[record["id"]], request=request)
 
 
+def _withheld_fields() -> str:
+    feeds = personal_feeds()
+    return "; ".join(f"{f.source}/{f.type}: {', '.join(sorted(feeds[f]))}" for f in sorted(feeds))
+
+
+class PersonalRecordSerializer(RecordSerializer):
+    """The whole record, for a reader with the personal-data scope (schema only)."""
+
+    personal_data = serializers.ChoiceField(choices=[INCLUDED])
+
+
+class PublicRecordSerializer(RecordSerializer):
+    """The record without personal fields, for every other reader (schema only)."""
+
+    personal_data = serializers.ChoiceField(choices=[WITHHELD])
+    data = serializers.DictField(
+        help_text=f"the curated fields without the personal ones: {_withheld_fields()}"
+    )
+    title = serializers.CharField(
+        help_text="a title that is a name is neutral instead, e.g. `randomuser person 1a2b3c4d`"
+    )
+
+
+# Either shape, told apart by ``personal_data`` (the schema's oneOf).
+RECORD_SHAPES = PolymorphicProxySerializer(
+    component_name="RecordShown",
+    serializers=[PersonalRecordSerializer, PublicRecordSerializer],
+    resource_type_field_name=None,
+)
+
+
 class RecordPageSerializer(serializers.Serializer):
     next = serializers.URLField(allow_null=True)
     previous = serializers.URLField(allow_null=True)
-    results = RecordSerializer(many=True)
+    results = serializers.ListField(child=RECORD_SHAPES)
 
 
 class RawItemSerializer(serializers.Serializer):

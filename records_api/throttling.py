@@ -79,10 +79,19 @@ def _client_network(address: str) -> str:
 
 
 def count_request(
-    request: HttpRequest, *, scope: str, limit: int, period: int, now: float
+    request: HttpRequest,
+    *,
+    scope: str,
+    limit: int,
+    period: int,
+    now: float,
+    client: str | None = None,
 ) -> Hit | None:
-    """Count one request of its client in ``scope``; None when the store is unreachable."""
-    client = client_address(request)
+    """Count one request of its client in ``scope``; None when the store is unreachable.
+
+    ``client`` names who is counted (an API key's prefix); by default the address.
+    """
+    client = client or client_address(request)
     try:
         return throttle_hit(
             scope=scope, client=client, limit=limit, period=period, now=now, config=get_config()
@@ -111,9 +120,11 @@ class SharedAnonRateThrottle(AnonRateThrottle):
         return self.THROTTLE_RATES.get(self.scope) or None
 
     def allow_request(self, request: Request, view: APIView) -> bool:
+        if getattr(request, "auth", None) is not None:
+            return True  # a keyed request is counted per key (records_api.access)
         return self.allow(request)
 
-    def allow(self, request: HttpRequest) -> bool:
+    def allow(self, request: HttpRequest, *, client: str | None = None) -> bool:
         """Count ``request``; False once its client has used up the window."""
         if self.num_requests is None or self.duration is None:
             return True
@@ -123,6 +134,7 @@ class SharedAnonRateThrottle(AnonRateThrottle):
             limit=self.num_requests,
             period=self.duration,
             now=self.timer(),
+            client=client,
         )
         return self.hit is None or self.hit.allowed
 

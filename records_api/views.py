@@ -20,11 +20,13 @@ from django.urls import reverse
 from pipeline.core.config import get_config
 from pipeline.core.errors import NotFound
 from pipeline.core.previews import fields_preview, json_preview
+from pipeline.selectors.access import personal_fields, raw_allowed, record_shown, records_shown
 from pipeline.selectors.analytics import analytics_get
 from pipeline.selectors.records import record_detail, record_list, record_raw_item
 from pipeline.sources import SOURCES, known_types
 from pipeline.stores.messages import queue_depths
 from records_api import limits
+from records_api.access import reads_personal
 from records_api.charts import bar_chart, line_chart
 from records_api.errors import suspicious_request
 from records_api.pages import LookupMiss, page
@@ -110,7 +112,10 @@ def records(request: HttpRequest) -> HttpResponse:
         source=source, type_=type_, limit=PAGE_SIZE, cursor=cursor, config=get_config()
     )
     trail = _trail_load(request.GET.get("trail"))
-    context |= {"records": page_.records} | _paging(source, type_, cursor, trail, page_.next_cursor)
+    shown = records_shown(page_.records, personal=reads_personal(request))
+    context |= {"records": shown} | _paging(source, type_, cursor, trail, page_.next_cursor)
+    # The whole filtered set as CSV (records_api/exports.py), whatever page this is.
+    context["export_url"] = reverse("api-records") + _query(format="csv", source=source, type=type_)
     return render(request, "records_api/records.html", context)
 
 
@@ -159,12 +164,19 @@ def _lookup(record_id: str) -> HttpResponse:
 def record_page(request: HttpRequest, record_id: str) -> HttpResponse:
     """One record: core information, curated fields, and the raw item as pretty JSON.
 
-    Both are bounded (``records_api.limits``): the page stays small whatever the item,
-    and links to the plain JSON for the whole of it.
+    Personal fields, and a raw item that holds them, only for staff (``reads_personal``);
+    everyone else is told which fields are withheld. Both are bounded
+    (``records_api.limits``): the page stays small whatever the item, and links to the
+    plain JSON for the whole of it.
     """
     config = get_config()
-    record = record_detail(record_id, config=config)
-    raw = record_raw_item(record_id, config=config, record=record)
+    personal = reads_personal(request)
+    stored = record_detail(record_id, config=config)
+    record = record_shown(stored, personal=personal)
+    raw = None
+    if raw_allowed(stored, personal=personal):
+        item = record_raw_item(record_id, config=config, record=stored)["item"]
+        raw = json_preview(item, limit=limits.RAW_PREVIEW_BYTES, indent=2)
     api_raw_url = reverse("api-record-raw", args=[record_id])
     context = {
         "record": record,
@@ -173,7 +185,10 @@ def record_page(request: HttpRequest, record_id: str) -> HttpResponse:
             per_field=limits.FIELD_PREVIEW_BYTES,
             total=limits.FIELDS_PREVIEW_BYTES,
         ),
-        "raw": json_preview(raw["item"], limit=limits.RAW_PREVIEW_BYTES, indent=2),
+        "raw": raw,
+        "withheld": sorted(personal_fields(stored["source"], stored["type"]))
+        if not personal
+        else [],
         "api_url": reverse("api-record-detail", args=[record_id]),
         "api_raw_url": api_raw_url,
         "raw_json_url": f"{api_raw_url}?{urlencode({'format': 'json'})}",

@@ -27,6 +27,7 @@ os.environ.pop("AWS_PROFILE", None)
 os.environ["TWL_API_ANON_RATE"] = ""
 os.environ["TWL_PAGE_RATE"] = ""
 os.environ["TWL_HEALTH_RATE"] = ""
+os.environ["TWL_API_KEY_RATE"] = ""
 
 from moto import mock_aws
 
@@ -204,3 +205,27 @@ def stage_packages(dev_package, tmp_path_factory) -> dict:
 
     worker = build_packages(["dev_worker"], tmp_path_factory.mktemp("packages"))
     return {"dev": dev_package, **worker}
+
+
+@pytest.fixture
+def make_api_key(db):
+    """Create an API key as ``manage.py apikey create`` does; returns the key itself."""
+    from pipeline.models import ApiKey
+
+    def make(name: str = "test key", *, scopes: str = "", **fields) -> str:
+        _, key = ApiKey.objects.create_key(name=name, scopes=scopes, **fields)
+        return key
+
+    return make
+
+
+@pytest.fixture
+def personal_client(make_api_key):
+    """An API client holding a key with the personal-data scope."""
+    from rest_framework.test import APIClient
+
+    from pipeline.core.constants import PERSONAL_DATA_SCOPE
+
+    client = APIClient()
+    client.credentials(HTTP_X_API_KEY=make_api_key("personal", scopes=PERSONAL_DATA_SCOPE))
+    return client

@@ -51,6 +51,12 @@ class Todos:
     def expected_fields(self, type_: str) -> frozenset[str]:
         return frozenset({"id", "title", "completed"})
 
+    def personal_fields(self, type_: str) -> frozenset[str]:
+        return frozenset()
+
+    def neutral_title(self, type_: str, natural_id: str) -> str | None:
+        return None
+
 
 def _fake_module() -> types.ModuleType:
     module = types.ModuleType("todos_fake")

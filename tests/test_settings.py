@@ -116,6 +116,39 @@ def test_boolean_variables_accept_common_spellings(monkeypatch, raw, value):
     assert env_bool("X_FLAG", default=not value) is value
 
 
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        ({}, "public"),  # DEBUG on: make run
+        ({"DJANGO_DEBUG": "false", "DJANGO_SECRET_KEY": "x" * 50}, "key"),
+        ({"TWL_API_ACCESS": "KEY"}, "key"),
+        (
+            {"DJANGO_DEBUG": "false", "DJANGO_SECRET_KEY": "x" * 50, "TWL_API_ACCESS": "public"},
+            "public",
+        ),
+    ],
+)
+def test_the_access_policy_defaults_to_keys_in_production(monkeypatch, env, expected):
+    from twl_site import settings as site
+
+    for name in ("DJANGO_DEBUG", "DJANGO_SECRET_KEY", "TWL_API_ACCESS", "AWS_LAMBDA_FUNCTION_NAME"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    try:
+        reloaded = importlib.reload(site)
+        assert expected == reloaded.TWL_API_ACCESS
+    finally:
+        monkeypatch.undo()
+        importlib.reload(site)
+
+
+def test_an_unknown_access_policy_stops_start_up():
+    result = _check({"TWL_API_ACCESS": "open"})
+    assert result.returncode != 0
+    assert "TWL_API_ACCESS is 'open'; use 'public' or 'key'" in result.stderr
+
+
 def test_malformed_variables_are_configuration_errors(monkeypatch):
     monkeypatch.setenv("X_FLAG", "maybe")
     monkeypatch.setenv("X_INT", "ten")

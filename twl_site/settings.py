@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import dj_database_url
+from corsheaders.defaults import default_headers
 from django.core.exceptions import ImproperlyConfigured
 
 from pipeline.core.constants import ADMIN_DB_KEY, MAX_RECEIVE_COUNT
@@ -49,6 +50,8 @@ INSTALLED_APPS = [
     "corsheaders",
     "csp",
     "rest_framework",
+    # Its abstract key model and hashing; our ApiKey (pipeline.models) is the table used.
+    "rest_framework_api_key",
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "pipeline",
@@ -228,21 +231,47 @@ STORAGES = {
 WHITENOISE_KEEP_ONLY_HASHED_FILES = True
 
 # --- API ------------------------------------------------------------------------
-# Read-only and anonymous: no authentication classes, so no CSRF or session lookups.
+# Who may read (docs/ACCESS.md): "public", anyone may read the data endpoints (the
+# default with DEBUG on: make run, tests); "key", only a valid API key or a signed-in
+# staff user may (the default with DEBUG off; the deployed stages set it). In both,
+# only the personal-data scope (or staff) receives the fields a source declares personal.
+TWL_API_ACCESS = env_str("TWL_API_ACCESS").strip().lower() or ("public" if DEBUG else "key")
+if TWL_API_ACCESS not in ("public", "key"):
+    raise ImproperlyConfigured(f"TWL_API_ACCESS is {TWL_API_ACCESS!r}; use 'public' or 'key'.")
+# Most records one CSV/NDJSON export of /api/records sends (records_api/exports.py). Zappa
+# buffers the whole body and Lambda answers at most 6 MB: 2,000 of the largest records
+# (RandomUser people, read with the personal scope) are under 3.9 MB in every form.
+TWL_EXPORT_MAX_RECORDS = env_int("TWL_EXPORT_MAX_RECORDS", 2000)
+if TWL_EXPORT_MAX_RECORDS < 1:
+    raise ImproperlyConfigured("TWL_EXPORT_MAX_RECORDS must be at least 1.")
+# Read-only: an API key (X-Api-Key or Authorization: Api-Key), else a staff session.
 REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": [],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        # First: its challenge (WWW-Authenticate: Api-Key) is the one a 401 carries.
+        "records_api.access.ApiKeyAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["records_api.access.ApiAccessPolicy"],
     "DEFAULT_RENDERER_CLASSES": [
         "rest_framework.renderers.JSONRenderer",
         # The browsable API, never pretty-printing more than a bounded page.
         "records_api.renderers.BoundedBrowsableAPIRenderer",
     ],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # drf-spectacular's, with security following TWL_API_ACCESS (records_api/schema.py).
+    "DEFAULT_SCHEMA_CLASS": "records_api.schema.AccessAutoSchema",
     "EXCEPTION_HANDLER": "records_api.errors.api_exception_handler",
     # Counted in the ledger table (shared by every Lambda instance), keyed on the address
     # API Gateway reports, never on X-Forwarded-For: records_api/throttling.py.
-    "DEFAULT_THROTTLE_CLASSES": ["records_api.throttling.SharedAnonRateThrottle"],
-    "DEFAULT_THROTTLE_RATES": {"anon": env_str("TWL_API_ANON_RATE", "600/minute") or None},
+    # A request with a key is counted per key (the key's own rate, else TWL_API_KEY_RATE),
+    # one without per client address.
+    "DEFAULT_THROTTLE_CLASSES": [
+        "records_api.throttling.SharedAnonRateThrottle",
+        "records_api.access.ApiKeyRateThrottle",
+    ],
+    "DEFAULT_THROTTLE_RATES": {
+        "anon": env_str("TWL_API_ANON_RATE", "600/minute") or None,
+        "apikey": env_str("TWL_API_KEY_RATE", "1200/minute") or None,
+    },
     # Any DRF default ident is the TCP peer (REMOTE_ADDR), never a client-set header.
     "NUM_PROXIES": 0,
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
@@ -274,6 +303,15 @@ _CORS_ORIGINS = env_list("TWL_CORS_ALLOWED_ORIGINS", ["*"])
 CORS_ALLOW_ALL_ORIGINS = _CORS_ORIGINS == ["*"]
 CORS_ALLOWED_ORIGINS = [] if CORS_ALLOW_ALL_ORIGINS else _CORS_ORIGINS
 CORS_ALLOW_METHODS = ["GET", "HEAD", "OPTIONS"]
+# The seed's frontend sends its key as x-api-key (and Content-Type: application/json).
+CORS_ALLOW_HEADERS = (*default_headers, "x-api-key")
+CORS_EXPOSE_HEADERS = [
+    "Retry-After",
+    "Content-Disposition",
+    "X-Export-Total",
+    "X-Export-Limit",
+    "X-Export-Truncated",
+]
 CORS_URLS_REGEX = r"^/api/.*$"
 
 # A source whose last successful ingest is older than this makes /api/health 503.

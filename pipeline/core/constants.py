@@ -92,3 +92,7 @@ DYNAMO_PARTITION_KEY_MAX_BYTES = 2048
 
 # A message is dead-lettered after this many receives (the queue's redrive policy).
 MAX_RECEIVE_COUNT = 3
+
+# The API key scope that alone receives the fields a source declares personal.
+PERSONAL_DATA_SCOPE = "personal-data"
+API_KEY_SCOPES = (PERSONAL_DATA_SCOPE,)

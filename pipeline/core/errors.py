@@ -41,6 +41,10 @@ class NotFound(PipelineError):
     """The named record or item does not exist (HTTP 404)."""
 
 
+class Forbidden(PipelineError):
+    """The reader may not see this (HTTP 403): personal data without the scope."""
+
+
 class Unshowable(PipelineError):
     """The named item exists but cannot be shown (HTTP 422)."""
 

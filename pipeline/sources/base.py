@@ -48,6 +48,21 @@ class Source(Protocol):
         """The documented top-level fields of an item, to report schema drift."""
         ...
 
+    def personal_fields(self, type_: str) -> frozenset[str]:
+        """The curated fields that identify or locate a person (the ``personal-data`` scope).
+
+        A reader without that scope gets the record without them, a neutral title, and
+        no raw item (``pipeline.selectors.access``).
+        """
+        ...
+
+    def neutral_title(self, type_: str, natural_id: str) -> str | None:
+        """A title naming no one, for readers without the ``personal-data`` scope.
+
+        None when the type's titles name no one already (a post's title).
+        """
+        ...
+
 
 REDACTED = "[redacted]"
 # Rejection reasons show at most this much of a bad value.

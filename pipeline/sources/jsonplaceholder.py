@@ -29,6 +29,28 @@ FIELDS = {
         {"id", "name", "username", "email", "address", "phone", "website", "company"}
     ),
 }
+# Its users are fake, but shaped as people: treated as personal like RandomUser's, so
+# the rule is the same for every person-shaped record. A comment's ``name`` is its
+# subject line, not a person; its author's e-mail is personal.
+PERSONAL_FIELDS = {
+    "post": frozenset(),
+    "comment": frozenset({"email"}),
+    "user": frozenset(
+        {
+            "name",
+            "username",
+            "email",
+            "phone",
+            "website",
+            "street",
+            "suite",
+            "city",
+            "zipcode",
+            "latitude",
+            "longitude",
+        }
+    ),
+}
 # JSONPlaceholder is a JavaScript server: its ids are positive integers that a JavaScript
 # number holds exactly. Anything beyond is not one of its ids (and would not fit DynamoDB).
 MIN_ID = 1
@@ -126,6 +148,13 @@ class JsonPlaceholder:
 
     def expected_fields(self, type_: str) -> frozenset[str]:
         return FIELDS[type_]
+
+    def personal_fields(self, type_: str) -> frozenset[str]:
+        return PERSONAL_FIELDS[type_]
+
+    def neutral_title(self, type_: str, natural_id: str) -> str | None:
+        # Only a user's title is its name; a post's or comment's is its subject line.
+        return f"{NAME} user {natural_id}" if type_ == "user" else None
 
 
 SOURCE: Source = JsonPlaceholder()

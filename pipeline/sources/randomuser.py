@@ -133,6 +133,29 @@ def _person_fields(item: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+# What identifies or locates a person. Not personal: gender, age, state, country,
+# timezone, nationality, registration date, the kind of national id.
+PERSONAL_FIELDS = frozenset(
+    {
+        "name_title",
+        "first_name",
+        "last_name",
+        "full_name",
+        "email",
+        "username",
+        "phone",
+        "cell",
+        "street",
+        "city",
+        "postcode",
+        "latitude",
+        "longitude",
+        "date_of_birth",
+        "picture_large",
+        "picture_medium",
+        "picture_thumbnail",
+    }
+)
 SECRET_LOGIN_FIELDS = ("password", "salt", "md5", "sha1", "sha256")
 # API 1.4's top-level fields of a person; anything else is reported as schema drift.
 FIELDS = frozenset(
@@ -183,6 +206,12 @@ class RandomUser:
 
     def expected_fields(self, type_: str) -> frozenset[str]:
         return FIELDS
+
+    def personal_fields(self, type_: str) -> frozenset[str]:
+        return PERSONAL_FIELDS
+
+    def neutral_title(self, type_: str, natural_id: str) -> str | None:
+        return f"{NAME} person {natural_id[:8]}"
 
     def redact(self, type_: str, item: Any) -> Any:
         """Mask credentials and the national id value; they stay only in the raw layer."""

@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 
 from botocore.exceptions import ClientError
 
 from pipeline.core.config import PipelineConfig
-from pipeline.core.constants import LEDGER_PK, LEDGER_SK
+from pipeline.core.constants import BATCH_GET_LIMIT, LEDGER_PK, LEDGER_SK
 from pipeline.stores import aws
 
 THROTTLE_PK_PREFIX: Final = "THROTTLE#"
@@ -79,3 +79,52 @@ def throttle_hit(
         raise
     count = int(reply.get("Attributes", {}).get(THROTTLE_HITS, {}).get("N", "1"))
     return Hit(allowed=True, count=count, retry_after=retry_after)
+
+
+# When each API key was last used: one item per key, next to its counters. Stamped at
+# most once a minute per key and web instance (``records_api.access``), so a busy key
+# costs one small write a minute, not one per request.
+KEY_USED_SCOPE: Final = "apikey-used"
+KEY_USED_SK: Final = "last"
+KEY_USED_ATTRIBUTE: Final = "used_at"
+
+
+def key_used_stamp(prefix: str, *, at: str, config: PipelineConfig) -> None:
+    """Record that the key ``prefix`` was used at ``at`` (ISO 8601 UTC); keeps the latest."""
+    try:
+        aws.dynamodb(config).update_item(
+            TableName=config.ledger_table,
+            Key={
+                LEDGER_PK: {"S": throttle_key(KEY_USED_SCOPE, prefix)},
+                LEDGER_SK: {"S": KEY_USED_SK},
+            },
+            UpdateExpression="SET #used = :at",
+            ConditionExpression="attribute_not_exists(#used) OR #used < :at",
+            ExpressionAttributeNames={"#used": KEY_USED_ATTRIBUTE},
+            ExpressionAttributeValues={":at": {"S": at}},
+        )
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") != _CONDITION_FAILED:
+            raise
+
+
+def keys_last_used(prefixes: list[str], *, config: PipelineConfig) -> dict[str, str]:
+    """When each of ``prefixes`` was last used (absent: never, as far as we know)."""
+    found: dict[str, str] = {}
+    wanted = list(dict.fromkeys(prefixes))
+    for start in range(0, len(wanted), BATCH_GET_LIMIT):
+        keys = [
+            {
+                LEDGER_PK: {"S": throttle_key(KEY_USED_SCOPE, p)},
+                LEDGER_SK: {"S": KEY_USED_SK},
+            }
+            for p in wanted[start : start + BATCH_GET_LIMIT]
+        ]
+        request: dict[str, Any] = {config.ledger_table: {"Keys": keys}}
+        while request:
+            reply = aws.dynamodb(config).batch_get_item(RequestItems=request)
+            for item in reply.get("Responses", {}).get(config.ledger_table, []):
+                prefix = item[LEDGER_PK]["S"].removeprefix(throttle_key(KEY_USED_SCOPE, ""))
+                found[prefix] = item[KEY_USED_ATTRIBUTE]["S"]
+            request = reply.get("UnprocessedKeys") or {}
+    return found

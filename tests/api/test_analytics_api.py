@@ -173,15 +173,17 @@ def test_openapi_schema_and_swagger_ui_are_served_with_no_network(client):
     assert "/static/drf_spectacular_sidecar/" in html
 
 
-def test_anonymous_throttle_rate_comes_from_the_environment(monkeypatch):
+def test_anonymous_and_per_key_throttle_rates_come_from_the_environment(monkeypatch):
     import importlib
 
     from twl_site import settings as site
 
     monkeypatch.setenv("TWL_API_ANON_RATE", "30/minute")
+    monkeypatch.setenv("TWL_API_KEY_RATE", "90/minute")
     try:
         assert importlib.reload(site).REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] == {
-            "anon": "30/minute"
+            "anon": "30/minute",
+            "apikey": "90/minute",
         }
     finally:
         monkeypatch.undo()

@@ -153,9 +153,9 @@ def test_raw_endpoint_returns_the_item_as_the_source_sent_it(client, populated):
     assert body["raw_index"] == 2
 
 
-def test_raw_person_has_credentials_and_national_id_masked(client, populated):
-    person_id = walk(client, source="randomuser", limit=1)[0]["id"]
-    item = client.get(f"/api/records/{person_id}/raw").json()["item"]
+def test_raw_person_has_credentials_and_national_id_masked(personal_client, populated):
+    person_id = walk(personal_client, source="randomuser", limit=1)[0]["id"]
+    item = personal_client.get(f"/api/records/{person_id}/raw").json()["item"]
     assert item["login"]["password"] == "[redacted]"
     assert item["login"]["sha256"] == "[redacted]"
     assert item["login"]["username"] == "purplebird123"

@@ -306,7 +306,7 @@ def test_every_rate_comes_from_the_environment(monkeypatch, variable, read):
 def test_by_default_health_allows_more_than_pages_and_drf_never_reads_forwarded_for(monkeypatch):
     from twl_site import settings as site
 
-    for variable in ("TWL_API_ANON_RATE", "TWL_PAGE_RATE", "TWL_HEALTH_RATE"):
+    for variable in ("TWL_API_ANON_RATE", "TWL_API_KEY_RATE", "TWL_PAGE_RATE", "TWL_HEALTH_RATE"):
         monkeypatch.delenv(variable, raising=False)
     try:
         defaults = importlib.reload(site)
@@ -321,8 +321,12 @@ def test_by_default_health_allows_more_than_pages_and_drf_never_reads_forwarded_
         assert rates == sorted(rates) and rates[0] < rates[-1]
         assert defaults.REST_FRAMEWORK["NUM_PROXIES"] == 0
         assert defaults.REST_FRAMEWORK["DEFAULT_THROTTLE_CLASSES"] == [
-            "records_api.throttling.SharedAnonRateThrottle"
+            "records_api.throttling.SharedAnonRateThrottle",
+            "records_api.access.ApiKeyRateThrottle",
         ]
+        # A key's default rate is above the anonymous one: keys are how a client gets more.
+        key_rate = defaults.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]["apikey"]
+        assert int(key_rate.split("/")[0]) > rates[1]
     finally:
         monkeypatch.undo()
         importlib.reload(site)

@@ -1,0 +1,76 @@
+"""Who sees what of a record: the personal-data rule, in one place.
+
+Each source declares which curated fields of a type identify or locate a person
+(``Source.personal_fields``). A reader with the ``personal-data`` scope (an API key
+that holds it, or a signed-in staff user) gets records whole. Everyone else gets the
+record without those fields, with a neutral title where the title is a name, and no
+raw item for a type that has personal fields (the raw item holds them all).
+
+Callers decide who the reader is (``records_api.access``); this module only applies
+the rule, to dicts as the record selectors return them.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+from pipeline.core.errors import Forbidden
+from pipeline.sources import SOURCES, Feed, all_feeds
+
+WITHHELD_RAW: Final = (
+    "the raw item of {record_id} holds personal data; it needs an API key with the "
+    "personal-data scope, or a staff sign-in"
+)
+
+
+def personal_fields(source: str, type_: str) -> frozenset[str]:
+    """The fields of ``source``/``type_`` only the personal-data scope receives."""
+    known = SOURCES.get(source)
+    if known is None or type_ not in known.types:
+        return frozenset()
+    return known.personal_fields(type_)
+
+
+def personal_feeds() -> dict[Feed, frozenset[str]]:
+    """Every feed that has personal fields, with them (for docs and the schema)."""
+    found = {f: personal_fields(f.source, f.type) for f in all_feeds()}
+    return {f: fields for f, fields in found.items() if fields}
+
+
+def natural_id(record: dict[str, Any]) -> str:
+    """The source's own id of a record (``<source>-<type>-<natural id>``)."""
+    prefix = f"{record['source']}-{record['type']}-"
+    record_id = str(record["id"])
+    return record_id[len(prefix) :] if record_id.startswith(prefix) else record_id
+
+
+def record_shown(record: dict[str, Any], *, personal: bool) -> dict[str, Any]:
+    """``record`` as this reader may see it: whole, or without its personal fields."""
+    if personal:
+        return record
+    hidden = personal_fields(record["source"], record["type"])
+    if not hidden:
+        return record
+    shown = dict(record)
+    data = record.get("data")
+    if isinstance(data, dict):
+        shown["data"] = {k: v for k, v in data.items() if k not in hidden}
+    neutral = SOURCES[record["source"]].neutral_title(record["type"], natural_id(record))
+    if neutral is not None:
+        shown["title"] = neutral
+    return shown
+
+
+def records_shown(records: list[dict[str, Any]], *, personal: bool) -> list[dict[str, Any]]:
+    return [record_shown(r, personal=personal) for r in records]
+
+
+def raw_allowed(record: dict[str, Any], *, personal: bool) -> bool:
+    """Whether this reader may see the record's raw item."""
+    return personal or not personal_fields(record["source"], record["type"])
+
+
+def require_raw_allowed(record: dict[str, Any], *, personal: bool) -> None:
+    """Raise Forbidden (403) when the reader may not see the record's raw item."""
+    if not raw_allowed(record, personal=personal):
+        raise Forbidden(WITHHELD_RAW.format(record_id=record["id"]))
