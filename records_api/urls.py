@@ -9,7 +9,7 @@ from typing import Any
 from django.http import HttpRequest, HttpResponse
 from django.urls import path
 
-from records_api import api
+from records_api import api, seed
 
 
 def _lazy(factory: Callable[[], Callable[..., HttpResponse]]) -> Callable[..., HttpResponse]:
@@ -45,6 +45,14 @@ urlpatterns = [
     path("records/<str:record_id>/raw", api.RecordRawApi.as_view(), name="api-record-raw"),
     path("analytics", api.AnalyticsApi.as_view(), name="api-analytics"),
     path("runs", api.RunListApi.as_view(), name="api-runs"),
+    # The seed project's contract, for its own frontend (records_api/seed.py).
+    path("seed/records", seed.SeedRecordListApi.as_view(), name="api-seed-records"),
+    path(
+        "seed/records/<str:record_id>",
+        seed.SeedRecordDetailApi.as_view(),
+        name="api-seed-record-detail",
+    ),
+    path("seed/analytics", seed.SeedAnalyticsApi.as_view(), name="api-seed-analytics"),
     path("health", api.HealthApi.as_view(), name="api-health"),
     path("schema/", _lazy(_schema_view), name="api-schema"),
     path("docs/", _lazy(_docs_view), name="api-docs"),
