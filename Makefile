@@ -71,10 +71,11 @@ migrate: $(STAMP)
 	$(ADMIN_DB) $(BIN)/python manage.py migrate
 
 ## A management command on this machine against the stage, with your own AWS credentials
-## (the worker runs none: its handler refuses `zappa manage`). ARGS="recount --fix".
+## (the worker runs none: its handler refuses `zappa manage`). ARGS="recount --fix", or
+## ARGS="apikey create <name> --scope personal-data" (keys live in the admin's data).
 manage: $(STAMP)
 	@test -n "$(ARGS)" || { echo 'usage: make manage STAGE=dev ARGS="recount --fix"' >&2; exit 2; }
-	env TWL_STAGE=$(STAGE) $(BIN)/python manage.py $(ARGS)
+	$(ADMIN_DB) $(BIN)/python manage.py $(ARGS)
 
 operator: $(STAMP)
 	@test "$(origin USERNAME)" = "command line" || \

@@ -43,6 +43,12 @@ class Running:
         """The site's root URL (``…/dev/`` in the deployed shape)."""
         return self.stack.urls["web"]
 
+    @property
+    def key_headers(self) -> dict[str, str]:
+        """What a client of the API sends: the deployed stage needs a key (TWL_API_ACCESS)."""
+        key = getattr(self.stack, "api_key", None)
+        return {"X-Api-Key": key} if key else {}
+
     def create_operator(self, username: str, password: str) -> None:
         """An admin account, made the way an operator of this shape makes one."""
         if isinstance(self.stack, DeployedStack):
@@ -101,6 +107,8 @@ def running(
                 # Two containers per function: a page's parallel requests meet cold
                 # starts and each container's own copy of the admin's data.
                 max_containers=2,
+                # Made by `make manage ARGS="apikey create …"`, with the personal-data scope.
+                api_key_name="e2e",
             ),
             on_event=on_event,
         )

@@ -28,7 +28,9 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import secrets
+import shlex
 import shutil
 import subprocess
 import tempfile
@@ -42,6 +44,7 @@ from typing import Any, Final
 from django.conf import settings
 
 from pipeline.core.config import PipelineConfig, get_config
+from pipeline.core.constants import PERSONAL_DATA_SCOPE
 from pipeline.core.names import ResourceNames, resource_names
 from pipeline.deploy import zappa_steps
 from pipeline.deploy.provision import provision
@@ -66,6 +69,10 @@ log = logging.getLogger("pipeline.local")
 API_ID: Final = "local00001"
 
 
+# The line `apikey create` prints the key on: <8-character prefix>.<32 characters>.
+API_KEY_LINE: Final = re.compile(r"[A-Za-z0-9]{8}\.[A-Za-z0-9]{32}")
+
+
 @dataclass
 class DeployedOptions:
     """Where the deployed-shape stack listens, and which packages it runs."""
@@ -81,6 +88,8 @@ class DeployedOptions:
     packages: Mapping[str, Path] = field(default_factory=dict)
     work_dir: Path | None = None
     operator: tuple[str, str] | None = None
+    # An API key with the personal-data scope made at start (the banner shows it).
+    api_key_name: str | None = None
     # How often Lambda's Invoke API delivers each Event invocation (2: every time twice).
     async_deliveries: int = 1
     # Containers per function at most: Lambda starts another for an event that finds
@@ -100,6 +109,7 @@ class DeployedStack(EmbeddedServices):
     _stop: threading.Event = field(default_factory=threading.Event)
     _threads: list[threading.Thread] = field(default_factory=list)
     _closers: list[Callable[[], None]] = field(default_factory=list)
+    api_key: str | None = None
 
     @property
     def web(self) -> FunctionPool:
@@ -158,10 +168,13 @@ class DeployedStack(EmbeddedServices):
         s3.put_object(Bucket=bucket, Key=key, Body=json.dumps(values).encode())
 
     def _admin_data(self) -> None:
-        """Migrate the stage's admin data and create its operator: the documented commands."""
+        """Migrate the stage's admin data, create its operator and a key: documented commands."""
         self.make("migrate")
         if self.options.operator:
             self.create_operator(*self.options.operator)
+        if self.options.api_key_name:
+            # The stage answers TWL_API_ACCESS=key, as deployed: the API needs a key.
+            self.api_key = self.create_api_key(self.options.api_key_name, PERSONAL_DATA_SCOPE)
 
     def make(self, target: str, *args: str, extra_env: Mapping[str, str] | None = None) -> str:
         """``make <target> STAGE=<stage>`` as docs/DEPLOY.md has operators run it, with this
@@ -195,6 +208,19 @@ class DeployedStack(EmbeddedServices):
             f"EMAIL={username}@example.org",
             extra_env={"DJANGO_SUPERUSER_PASSWORD": password},
         )
+
+    def create_api_key(self, name: str, *scopes: str) -> str:
+        """``make manage ARGS="apikey create …"``, as operators make keys; returns the key.
+
+        The command prints the key once, on a line of its own; nothing else keeps it.
+        """
+        words = ["apikey", "create", shlex.quote(name)]
+        words += [f"--scope {shlex.quote(scope)}" for scope in scopes]
+        printed = self.make("manage", f"ARGS={' '.join(words)}")
+        for line in printed.splitlines():
+            if API_KEY_LINE.fullmatch(line.strip()):
+                return line.strip()
+        raise RuntimeError("apikey create printed no key")
 
     def _packages(self) -> dict[str, Path]:
         stages = [self.options.stage, f"{self.options.stage}_worker"]
@@ -312,6 +338,12 @@ class DeployedStack(EmbeddedServices):
             for scratch in [*work.glob("code-*"), *work.glob("tmp-*"), work / "packages"]:
                 shutil.rmtree(scratch, ignore_errors=True)
 
+    def _key_line(self) -> str:
+        if self.api_key:
+            return f"  API key               {self.api_key}  (send as X-Api-Key; personal-data)"
+        stage = self.options.stage
+        return f'  API key               none: make manage STAGE={stage} ARGS="apikey create NAME"'
+
     def describe(self) -> list[str]:
         """What runs where, for the banner."""
         names, web = self.names, self.urls.get("web")
@@ -323,6 +355,7 @@ class DeployedStack(EmbeddedServices):
             f"  Worker ({names.worker_function})  schedule every "
             f"{self.options.ingest_interval:g} s, SQS batches of up to 10",
             f"  Function logs         {self._work}/*.log",
+            self._key_line(),
         ]
 
 

@@ -57,13 +57,20 @@ def test_opening_a_record_shows_its_fields_and_raw_json(page, running_stack):
     page.on(
         "response", lambda r: failures.append(f"{r.status} {r.url}") if r.status >= 400 else None
     )
+    # A person, to an anonymous visitor: a neutral title, personal fields and raw withheld.
     page.goto(running_stack.urls["web"] + "records/?source=randomuser")
     link = page.get_by_test_id("records-table").locator("tbody tr td:first-child a").first
     record_id = link.inner_text()
     link.click()
     assert page.get_by_test_id("record-id").inner_text() == record_id
+    assert page.get_by_role("heading", level=1).inner_text().startswith("randomuser person ")
+    expect(page.get_by_test_id("fields-withheld")).to_contain_text("email")
+    expect(page.get_by_test_id("raw-withheld")).to_be_visible()
+    assert page.get_by_test_id("raw-json").count() == 0
+    # A post holds nothing personal: its raw item is shown, with its Copy button.
+    page.goto(running_stack.urls["web"] + "records/jsonplaceholder-post-1/")
     raw = page.get_by_test_id("raw-json").inner_text()
-    assert '"password": "[redacted]"' in raw and '"login"' in raw
+    assert '"userId"' in raw and '"body"' in raw
     page.wait_for_load_state("load")
     assert failures == []
     expect(page.get_by_role("button", name="Copy JSON")).to_be_visible(timeout=15_000)

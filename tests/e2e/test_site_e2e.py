@@ -26,7 +26,7 @@ API_ERRORS = [
 
 def test_api_errors_are_json_with_no_internals(running_stack):
     for path, status, error in API_ERRORS:
-        reply = _get(running_stack.web + path)
+        reply = _get(running_stack.web + path, headers=running_stack.key_headers)
         assert reply.status_code == status, (path, reply.text[:300])
         assert reply.headers["Content-Type"].startswith("application/json"), path
         assert reply.json()["error"] == error, path
@@ -35,7 +35,7 @@ def test_api_errors_are_json_with_no_internals(running_stack):
 
 def test_api_links_and_pages_carry_the_sites_prefix(running_stack):
     prefix = urlsplit(running_stack.web).path  # "/" locally, "/dev/" deployed
-    body = _get(running_stack.web + "api/records?limit=2").json()
+    body = _get(running_stack.web + "api/records?limit=2", headers=running_stack.key_headers).json()
     assert urlsplit(body["next"]).path == f"{prefix}api/records"
     page = _get(running_stack.web + "records/").text
     assert f'href="{prefix}static/' in page and f'action="{prefix}records/"' in page
@@ -61,7 +61,8 @@ def test_deployed_only_what_api_gateway_and_the_stage_add(running_stack):
 @pytest.mark.parametrize("running_stack", ["deployed"], indirect=True)
 def test_deployed_web_function_reports_api_latency_per_route(running_stack):
     """ApiLatency is what the dashboard's latency widget and alarms read; the prefix once hid it."""
-    assert _get(running_stack.web + "api/records?limit=1").status_code == 200
+    reply = _get(running_stack.web + "api/records?limit=1", headers=running_stack.key_headers)
+    assert reply.status_code == 200
     metrics = [
         json.loads(line)
         for line in running_stack.function_logs().splitlines()

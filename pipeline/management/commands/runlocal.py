@@ -68,7 +68,11 @@ class Command(BaseCommand):
             if options["live_sources"]:
                 raise CommandError("--deployed runs on the sandbox sources only")
             deployed = DeployedOptions(
-                **common, stage=options["stage"], operator=admin_user_from_env()
+                **common,
+                stage=options["stage"],
+                operator=admin_user_from_env(),
+                # The stage needs a key (TWL_API_ACCESS=key): one to try the API with.
+                api_key_name="run-deployed",
             )
             stack = DeployedStack(deployed, on_event=self.stdout.write)
         else:
