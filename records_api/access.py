@@ -29,7 +29,7 @@ from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
 from django.http import HttpRequest
 from rest_framework.authentication import BaseAuthentication
-from rest_framework.exceptions import AuthenticationFailed, Throttled
+from rest_framework.exceptions import AuthenticationFailed, NotAuthenticated, Throttled
 from rest_framework.permissions import BasePermission
 
 from pipeline.core.clock import iso, utc_now
@@ -65,6 +65,15 @@ def key_from(request: HttpRequest) -> str | None:
     if keyword.lower() == AUTH_KEYWORD and value.strip():
         return value.strip()
     return None
+
+
+def _foreign_authorization(request: HttpRequest) -> bool:
+    """An Authorization header in another scheme, with no X-Api-Key to go by."""
+    header = request.META.get("HTTP_AUTHORIZATION", "").strip()
+    if not header or request.META.get(KEY_HEADER, "").strip():
+        return False
+    keyword, _, value = header.partition(" ")
+    return keyword.lower() != AUTH_KEYWORD or not value.strip()
 
 
 def api_key_of(request: Any) -> ApiKey | None:
@@ -105,6 +114,11 @@ class ApiKeyAuthentication(BaseAuthentication):
     def authenticate(self, request: Request) -> tuple[AnonymousUser, ApiKey] | None:
         from pipeline.models import ApiKey
 
+        if _foreign_authorization(request._request):
+            # Bearer, Basic, a mistyped keyword: a client that meant to send a key.
+            self._refuse(
+                request, "send the key as X-Api-Key: <key> or Authorization: Api-Key <key>"
+            )
         key = key_from(request._request)
         if key is None:
             return None
@@ -142,7 +156,15 @@ class ApiAccessPolicy(BasePermission):
     def has_permission(self, request: Request, view: APIView) -> bool:
         if getattr(view, "open_access", False) or settings.TWL_API_ACCESS == "public":
             return True
-        return api_key_of(request) is not None or is_staff(request.user)
+        if api_key_of(request) is not None or is_staff(request.user):
+            return True
+        # Refused before DRF's throttles run: counted here, so a flood without a key is
+        # held to the anonymous rate (429) like any anonymous reader; and always a 401,
+        # for a signed-in non-staff user too (a key is what this API asks for).
+        throttle = SharedAnonRateThrottle()
+        if not throttle.allow(request._request):
+            raise Throttled(wait=throttle.wait())
+        raise NotAuthenticated(self.message)
 
 
 class ApiKeyRateThrottle(SharedAnonRateThrottle):

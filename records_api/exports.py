@@ -14,9 +14,10 @@ consumed, up to ``TWL_EXPORT_MAX_RECORDS``. Decisions:
 - The cap keeps an answer under Lambda's limit: Zappa buffers the whole body and a
   synchronous response is at most 6 MB. The largest record (a RandomUser person, read
   with the personal scope; ``tests/api/test_exports.py`` measures it) is 790 bytes as
-  CSV and 1,445 as NDJSON; in Lambda's JSON reply 830 (CSV, a JSON string) and 1,927
-  (NDJSON, which Zappa base64-encodes: not a text type to it). 2,000 records is under
-  3.9 MB in every form, leaving room for longer values and headers.
+  CSV and 1,445 as NDJSON; in Lambda's JSON reply 830 and about 1,500 (both sent as
+  text: NDJSON is in zappa_settings' ``additional_text_mimetypes``; base64 would make
+  it 1,927). 2,000 records is under 3.9 MB in every form, leaving room for longer
+  values and headers.
 - Before the first byte: ``X-Export-Total`` (the filtered set's size from the exact
   counters, no scan), ``X-Export-Limit`` (the cap), ``X-Export-Truncated``
   (``true`` when the set is larger than the cap) and ``Content-Disposition``

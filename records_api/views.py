@@ -11,6 +11,7 @@ from http import HTTPStatus
 from typing import Any
 from urllib.parse import urlencode
 
+from django.conf import settings
 from django.core import signing
 from django.core.exceptions import SuspiciousOperation
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -26,7 +27,7 @@ from pipeline.selectors.records import record_detail, record_list, record_raw_it
 from pipeline.sources import SOURCES, known_types
 from pipeline.stores.messages import queue_depths
 from records_api import limits
-from records_api.access import reads_personal
+from records_api.access import is_staff, reads_personal
 from records_api.charts import bar_chart, line_chart
 from records_api.errors import suspicious_request
 from records_api.pages import LookupMiss, page
@@ -74,6 +75,15 @@ def _dashboard_context(doc: dict[str, Any], dlq: dict[str, int]) -> dict[str, An
     }
 
 
+def api_open_to(request: HttpRequest) -> bool:
+    """Whether the API answers this visitor, so a page may link to it.
+
+    On a ``key`` stage an anonymous visitor would get a 401 from every API link (a
+    page reads no keys); staff are signed in, which the API accepts.
+    """
+    return settings.TWL_API_ACCESS == "public" or is_staff(getattr(request, "user", None))
+
+
 def _trail_load(raw: str | None) -> list[str]:
     if not raw:
         return []
@@ -115,7 +125,10 @@ def records(request: HttpRequest) -> HttpResponse:
     shown = records_shown(page_.records, personal=reads_personal(request))
     context |= {"records": shown} | _paging(source, type_, cursor, trail, page_.next_cursor)
     # The whole filtered set as CSV (records_api/exports.py), whatever page this is.
-    context["export_url"] = reverse("api-records") + _query(format="csv", source=source, type=type_)
+    if api_open_to(request):
+        context["export_url"] = reverse("api-records") + _query(
+            format="csv", source=source, type=type_
+        )
     return render(request, "records_api/records.html", context)
 
 
@@ -177,7 +190,7 @@ def record_page(request: HttpRequest, record_id: str) -> HttpResponse:
     if raw_allowed(stored, personal=personal):
         item = record_raw_item(record_id, config=config, record=stored)["item"]
         raw = json_preview(item, limit=limits.RAW_PREVIEW_BYTES, indent=2)
-    api_raw_url = reverse("api-record-raw", args=[record_id])
+    api_raw_url = reverse("api-record-raw", args=[record_id]) if api_open_to(request) else None
     context = {
         "record": record,
         "fields": fields_preview(
@@ -189,9 +202,9 @@ def record_page(request: HttpRequest, record_id: str) -> HttpResponse:
         "withheld": sorted(personal_fields(stored["source"], stored["type"]))
         if not personal
         else [],
-        "api_url": reverse("api-record-detail", args=[record_id]),
+        "api_url": reverse("api-record-detail", args=[record_id]) if api_raw_url else None,
         "api_raw_url": api_raw_url,
-        "raw_json_url": f"{api_raw_url}?{urlencode({'format': 'json'})}",
+        "raw_json_url": f"{api_raw_url}?{urlencode({'format': 'json'})}" if api_raw_url else None,
     }
     return render(request, "records_api/record_detail.html", context)
 

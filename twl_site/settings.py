@@ -74,6 +74,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # After authentication: an answer that depends on the reader is never shared-cached.
+    "records_api.middleware.PrivateAnswersMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "records_api.middleware.ApiLatencyMiddleware",
@@ -305,13 +307,8 @@ CORS_ALLOWED_ORIGINS = [] if CORS_ALLOW_ALL_ORIGINS else _CORS_ORIGINS
 CORS_ALLOW_METHODS = ["GET", "HEAD", "OPTIONS"]
 # The seed's frontend sends its key as x-api-key (and Content-Type: application/json).
 CORS_ALLOW_HEADERS = (*default_headers, "x-api-key")
-CORS_EXPOSE_HEADERS = [
-    "Retry-After",
-    "Content-Disposition",
-    "X-Export-Total",
-    "X-Export-Limit",
-    "X-Export-Truncated",
-]
+CORS_EXPOSE_HEADERS = ["Retry-After", "Content-Disposition", "X-Export-Total"]
+CORS_EXPOSE_HEADERS += ["X-Export-Limit", "X-Export-Truncated"]
 CORS_URLS_REGEX = r"^/api/.*$"
 
 # A source whose last successful ingest is older than this makes /api/health 503.

@@ -23,12 +23,16 @@ WITHHELD_RAW: Final = (
 )
 
 
+def is_known_feed(source: str, type_: str) -> bool:
+    known = SOURCES.get(source)
+    return known is not None and type_ in known.types
+
+
 def personal_fields(source: str, type_: str) -> frozenset[str]:
     """The fields of ``source``/``type_`` only the personal-data scope receives."""
-    known = SOURCES.get(source)
-    if known is None or type_ not in known.types:
+    if not is_known_feed(source, type_):
         return frozenset()
-    return known.personal_fields(type_)
+    return SOURCES[source].personal_fields(type_)
 
 
 def personal_feeds() -> dict[Feed, frozenset[str]]:
@@ -48,6 +52,10 @@ def record_shown(record: dict[str, Any], *, personal: bool) -> dict[str, Any]:
     """``record`` as this reader may see it: whole, or without its personal fields."""
     if personal:
         return record
+    if not is_known_feed(record["source"], record["type"]):
+        # A feed no source declares (one removed since): nothing says which of its
+        # fields are safe, so none of them is shown, nor its title.
+        return dict(record) | {"data": {}, "title": f"{record['source']} {record['type']} record"}
     hidden = personal_fields(record["source"], record["type"])
     if not hidden:
         return record
@@ -67,7 +75,10 @@ def records_shown(records: list[dict[str, Any]], *, personal: bool) -> list[dict
 
 def raw_allowed(record: dict[str, Any], *, personal: bool) -> bool:
     """Whether this reader may see the record's raw item."""
-    return personal or not personal_fields(record["source"], record["type"])
+    if personal:
+        return True
+    source, type_ = record["source"], record["type"]
+    return is_known_feed(source, type_) and not personal_fields(source, type_)
 
 
 def require_raw_allowed(record: dict[str, Any], *, personal: bool) -> None:

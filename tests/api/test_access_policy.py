@@ -263,3 +263,60 @@ def test_a_cors_preflight_for_the_seed_frontend_allows_its_key_header(client, se
     assert {"x-api-key", "content-type", "authorization"} <= allowed
     assert "GET" in response["Access-Control-Allow-Methods"]
     assert response["Access-Control-Allow-Origin"] in ("*", "http://localhost:3000")
+
+
+def test_answers_that_depend_on_the_reader_are_never_shared_cached(client, ids, personal_client):
+    for reader in (client, personal_client):
+        for url in ["/api/records", f"/api/records/{ids['person']}", "/api/seed/records"]:
+            response = reader.get(url)
+            assert (
+                "no-store" in response["Cache-Control"] and "private" in response["Cache-Control"]
+            )
+            varies = {h.strip().lower() for h in response["Vary"].split(",")}
+            assert {"x-api-key", "authorization", "cookie"} <= varies, url
+    assert "private" not in client.get("/api/schema/").get("Cache-Control", "")
+
+
+def test_a_key_stage_counts_requests_without_a_key_and_answers_401_to_any_non_staff(
+    client, settings, monkeypatch, populated, django_user_model
+):
+    from rest_framework.throttling import AnonRateThrottle
+
+    settings.TWL_API_ACCESS = "key"
+    monkeypatch.setattr(AnonRateThrottle, "THROTTLE_RATES", {"anon": "3/minute"})
+    statuses = [client.get("/api/records").status_code for _ in range(5)]
+    assert statuses == [401, 401, 401, 429, 429]
+    user = django_user_model.objects.create_user("viewer", password="x")  # not staff
+    signed_in = APIClient(REMOTE_ADDR="10.9.9.9")
+    signed_in.force_login(user)
+    assert signed_in.get("/api/records").status_code == 401
+
+
+@pytest.mark.parametrize(
+    "header", ["Bearer abcdefgh.abcdefghabcdefghabcdefghabcdefgh", "Api-Key", "Basic dXNlcjpwdw=="]
+)
+def test_an_authorization_header_we_do_not_read_is_a_401_not_the_public_shape(
+    client, populated, header
+):
+    response = client.get("/api/records", HTTP_AUTHORIZATION=header)
+    assert response.status_code == 401 and response.json()["error"] == "authentication_failed"
+
+
+def test_a_feed_no_source_declares_shows_nothing_to_a_reader_without_the_scope():
+    from pipeline.selectors.access import raw_allowed, record_shown
+
+    orphan = {"id": "gone-item-7", "source": "gone", "type": "item", "title": "Ann Lee",
+              "data": {"email": "ann@example.org"}}  # fmt: skip
+    assert record_shown(orphan, personal=False)["data"] == {}
+    assert record_shown(orphan, personal=False)["title"] == "gone item record"
+    assert not raw_allowed(orphan, personal=False)
+    assert record_shown(orphan, personal=True) == orphan
+
+
+def test_pages_of_a_key_stage_link_the_api_only_for_staff(client, ids, settings, admin_user):
+    settings.TWL_API_ACCESS = "key"
+    anonymous = client.get("/records/").content.decode()
+    assert 'data-testid="export-csv"' not in anonymous
+    assert "/api/records/" not in client.get("/records/jsonplaceholder-post-1/").content.decode()
+    client.force_login(admin_user)
+    assert 'data-testid="export-csv"' in client.get("/records/").content.decode()

@@ -11,12 +11,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import DatabaseError
 
 from pipeline.core.clock import utc_now
 from pipeline.core.config import get_config
 from pipeline.core.constants import API_KEY_SCOPES
 from pipeline.core.errors import PipelineError
 from pipeline.services.apikeys import KeyInfo, key_create, key_list, key_revoke
+from pipeline.stores.s3sqlite import push_changes
 
 MAX_EXPIRES_DAYS: Final = 3650
 COLUMNS: Final = ("prefix", "name", "scopes", "created", "last used", "expires", "revoked")
@@ -50,6 +52,15 @@ def table(rows: list[tuple[str, ...]]) -> list[str]:
     ]
 
 
+def _saved() -> None:
+    """Upload the stage's admin database now (s3sqlite), so what is printed is stored.
+
+    A local file or PostgreSQL has nothing to upload. A lost race or an S3 failure
+    raises here, before the command says a key exists or is revoked.
+    """
+    push_changes()
+
+
 class Command(BaseCommand):
     help = "Create, list or revoke API keys (only a key's hash is stored)."
 
@@ -80,12 +91,15 @@ class Command(BaseCommand):
                 self._list()
             else:
                 key = key_revoke(options["prefix"])
+                _saved()
                 self.stdout.write(
                     f"API key {key.prefix} ({key.name}) is revoked: requests with it are "
                     "refused (401). This cannot be undone."
                 )
         except PipelineError as exc:
             raise CommandError(f"apikey {action}: {exc}") from None
+        except DatabaseError as exc:
+            raise CommandError(f"apikey {action}: the admin's data was not saved: {exc}") from None
 
     def _create(self, options: dict[str, Any]) -> None:
         key, secret = key_create(
@@ -94,6 +108,7 @@ class Command(BaseCommand):
             expires=self._expiry(options["expires_days"]),
             rate=options["rate"],
         )
+        _saved()  # on a stage, in S3, before the key is shown as made
         self.stdout.write(
             f"Created API key {key.prefix} ({key.name}); scopes: {key.scopes or 'none'}; "
             f"rate: {key.rate or 'the default'}; expires: {_when(key.expiry_date, 'never')}."
