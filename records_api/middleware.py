@@ -65,6 +65,9 @@ class PrivateAnswersMiddleware:
             if not (match and match.url_name in SHARED_API_ANSWERS):
                 patch_vary_headers(response, READER_HEADERS)
                 patch_cache_control(response, private=True, no_store=True)
-        elif is_staff(getattr(request, "user", None)):
+        elif is_staff(getattr(request, "_cached_user", None)):
+            # Only a user the view already looked up: reading it here would open the
+            # admin database for a page that never needed it (and fail outside the
+            # error pages when the database is down).
             patch_cache_control(response, private=True)
         return response

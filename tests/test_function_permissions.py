@@ -161,7 +161,9 @@ def throttles_on(settings, monkeypatch) -> None:
     """Every rate limit on (high enough never to refuse), so the counters are written."""
     settings.TWL_PAGE_RATE = HIGH_RATE
     settings.TWL_HEALTH_RATE = HIGH_RATE
-    monkeypatch.setattr(AnonRateThrottle, "THROTTLE_RATES", {"anon": HIGH_RATE})
+    monkeypatch.setattr(
+        AnonRateThrottle, "THROTTLE_RATES", {"anon": HIGH_RATE, "apikey": HIGH_RATE}
+    )
 
 
 @pytest.fixture
@@ -363,22 +365,31 @@ def _public_paths(record_id: str) -> list[str]:
 
 
 def test_every_call_the_public_pages_and_api_make_is_allowed_to_the_web_role(
-    data, recorder, throttles_on
+    data, recorder, throttles_on, make_api_key
 ):
     record_id = a_record_id()
     paths = _public_paths(record_id)
     browser = Client(REMOTE_ADDR="203.0.113.7")
+    # A client with the personal-data scope reads what anonymous readers may not (the
+    # raw item of a person) and has its use stamped: the web role must allow both.
+    scoped = Client(REMOTE_ADDR="203.0.113.8", HTTP_X_API_KEY=make_api_key(scopes="personal-data"))
+    person = Client().get("/api/records?source=randomuser&limit=1").json()["results"][0]["id"]
+    raw = f"/api/records/{person}/raw"
 
     with recorder.window():
         replies = {path: browser.get(path) for path in paths}
         # The API's next page, from its own cursor.
         replies["next"] = browser.get(replies["/api/records?limit=2"].json()["next"])
+        replies[raw] = browser.get(raw)
+        replies["scoped raw"] = scoped.get(raw)
+        replies["scoped export"] = scoped.get("/api/records", {"format": "csv"})
 
     assert {
         p: r.status_code for p, r in replies.items() if r.status_code >= HTTPStatus.BAD_REQUEST
     } == {
         "/api/records/no-such-record": HTTPStatus.NOT_FOUND,
         "/records/no-such-record/": HTTPStatus.NOT_FOUND,
+        raw: HTTPStatus.FORBIDDEN,  # a person's raw item, to an anonymous reader
     }
     verdicts = judged("web", recorder.calls, data)
     assert denied(verdicts) == []
@@ -398,6 +409,8 @@ def test_every_call_the_public_pages_and_api_make_is_allowed_to_the_web_role(
     assert {
         f"{THROTTLE_PK_PREFIX}{scope}#203.0.113.7" for scope in ("api", "page", "health")
     } <= throttled
+    assert any(k.startswith(f"{THROTTLE_PK_PREFIX}apikey#") for k in throttled)  # per key
+    assert any(k.startswith(f"{THROTTLE_PK_PREFIX}apikey-used#") for k in throttled)
 
 
 def _admin_paths(record_id: str, letter: str, job_id: str, run_id: str) -> list[str]:
@@ -407,6 +420,8 @@ def _admin_paths(record_id: str, letter: str, job_id: str, run_id: str) -> list[
         if model._meta.app_label != "pipeline":
             continue
         for route in _routes(model_admin.get_urls()):
+            if route.name is None:  # Django's bare <object_id>/ redirect to change/
+                continue
             kwargs = {name: record_id for name in route.pattern.converters}
             paths.append(reverse(f"admin:{route.name}", kwargs=kwargs))
     return [
