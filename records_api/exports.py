@@ -106,10 +106,8 @@ def _json_answer(data: Any, renderer_context: Mapping[str, Any] | None) -> bytes
     return JSONRenderer().render(data, JSON_MEDIA_TYPE, dict(renderer_context or {}))
 
 
-class CSVExportRenderer(CSVStreamingRenderer):
-    """``text/csv``: a fixed header, then one row per record, formula-safe cells."""
-
-    charset = "utf-8"
+class _AnswersErrorsAsJson:
+    """What DRF renders through an export renderer (errors, OPTIONS) is JSON."""
 
     def render(
         self,
@@ -118,6 +116,12 @@ class CSVExportRenderer(CSVStreamingRenderer):
         renderer_context: Mapping[str, Any] | None = None,
     ) -> bytes:
         return _json_answer(data, renderer_context)
+
+
+class CSVExportRenderer(_AnswersErrorsAsJson, CSVStreamingRenderer):
+    """``text/csv``: a fixed header, then one row per record, formula-safe cells."""
+
+    charset = "utf-8"
 
     def stream(self, rows: Rows, header: list[str]) -> Iterator[bytes]:
         """The CSV as it is written, row by row (djangorestframework-csv's streaming).
@@ -132,20 +136,12 @@ class CSVExportRenderer(CSVStreamingRenderer):
             yield {column: escape_cell(value) for column, value in flat.items()}
 
 
-class NDJSONRenderer(BaseRenderer):
+class NDJSONRenderer(_AnswersErrorsAsJson, BaseRenderer):
     """``application/x-ndjson``: one record per line, compact JSON."""
 
     media_type = "application/x-ndjson"
     format = "ndjson"
     charset = "utf-8"
-
-    def render(
-        self,
-        data: Any,
-        accepted_media_type: str | None = None,
-        renderer_context: Mapping[str, Any] | None = None,
-    ) -> bytes:
-        return _json_answer(data, renderer_context)
 
     def stream(self, rows: Rows) -> Iterator[bytes]:
         return (ndjson_line(row) for row in rows)
