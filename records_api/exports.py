@@ -62,7 +62,6 @@ from rest_framework_csv.renderers import CSVStreamingRenderer  # type: ignore[im
 from pipeline.core.clock import utc_now
 from pipeline.core.config import PipelineConfig, get_config
 from pipeline.core.errors import AWS_ERRORS
-from pipeline.selectors.access import records_shown
 from pipeline.selectors.exports import export_columns, export_total, record_export_pages
 from records_api.access import reads_personal
 from records_api.serializers import ErrorSerializer
@@ -186,7 +185,8 @@ def export_response(
     *,
     serialize: Serialize,
 ) -> StreamingHttpResponse:
-    """The export the request's format asks for; ``serialize`` renders records as the page does.
+    """The export the request's format asks for; ``serialize`` renders records as the page
+    does for this reader (personal fields withheld unless it may see them).
 
     Everything that can fail on bad input or an unreachable store runs here, before the
     response exists, so it is still a JSON error.
@@ -196,7 +196,7 @@ def export_response(
     cap: int = settings.TWL_EXPORT_MAX_RECORDS
     total = export_total(source, type_, config=config)
     renderer = request.accepted_renderer
-    rows = _rows(source, type_, cap, personal, config, serialize)
+    rows = _rows(source, type_, cap, config, serialize)
     if isinstance(renderer, CSVExportRenderer):
         columns = export_columns(source, type_, personal=personal, config=config)
         body = renderer.stream(rows, columns)
@@ -223,15 +223,15 @@ def _rows(
     source: str | None,
     type_: str | None,
     cap: int,
-    personal: bool,
     config: PipelineConfig,
     serialize: Serialize,
 ) -> Iterator[Mapping[str, Any]]:
-    """Each record as shown to this reader; ``records_shown`` here too, whatever serializes."""
+    """Each record as the JSON page shows it to this reader: ``serialize`` is the page's,
+    which applies the personal-data rule (``records_shown``) once, for both."""
     pages = record_export_pages(source=source, type_=type_, limit=cap, config=config)
     try:
         for page in pages:
-            for row in serialize(records_shown(page, personal=personal)):
+            for row in serialize(page):
                 yield _json_link(row)
     except AWS_ERRORS as exc:
         log.error("export of records (%s/%s) stopped: %s", source, type_, exc, exc_info=exc)

@@ -32,6 +32,7 @@ from pipeline.selectors.seed import (
 )
 from pipeline.sources import SOURCES
 from records_api.access import reads_personal
+from records_api.api import ERRORS
 from records_api.serializers import ErrorSerializer
 
 TAG = "seed"
@@ -59,7 +60,8 @@ LIST_PARAMETERS = [
 RECORD_ID = OpenApiParameter(
     "record_id", str, OpenApiParameter.PATH, description="record id", pattern=RECORD_ID_PATTERN
 )
-UNAVAILABLE = OpenApiResponse(ErrorSerializer, description="data store unavailable")
+# The API's own: a missing or bad key (401), the data store unreachable (503).
+DENIED, UNAVAILABLE = ERRORS[401], ERRORS[503]
 
 
 class SeedRecordSerializer(serializers.Serializer):
@@ -129,6 +131,7 @@ class SeedRecordListApi(APIView):
         responses={
             200: SeedRecordPageSerializer,
             400: OpenApiResponse(ErrorSerializer, description="lastKey is not one we gave"),
+            401: DENIED,
             503: UNAVAILABLE,
         },
     )
@@ -151,7 +154,12 @@ class SeedRecordDetailApi(APIView):
         operation_id="seed_records_retrieve",
         tags=[TAG],
         parameters=[RECORD_ID],
-        responses={200: SeedRecordSerializer, 404: SeedNotFoundSerializer, 503: UNAVAILABLE},
+        responses={
+            200: SeedRecordSerializer,
+            401: DENIED,
+            404: SeedNotFoundSerializer,
+            503: UNAVAILABLE,
+        },
     )
     def get(self, request: Request, record_id: str) -> Response:
         record = seed_record_detail(
@@ -168,7 +176,7 @@ class SeedAnalyticsApi(APIView):
     @extend_schema(
         operation_id="seed_analytics_retrieve",
         tags=[TAG],
-        responses={200: SeedAnalyticsSerializer, 503: UNAVAILABLE},
+        responses={200: SeedAnalyticsSerializer, 401: DENIED, 503: UNAVAILABLE},
     )
     def get(self, request: Request) -> Response:
         return Response(SeedAnalyticsSerializer(seed_analytics_get(config=get_config())).data)

@@ -5,7 +5,7 @@ it (``record_list`` pages, so no Scan and each record once), never more than the
 caller's cap. Everything an answer must say before its first byte is read without
 touching the records themselves:
 
-- the set's size from the exact counters (``analytics_get``), never by counting;
+- the set's size from the exact counters (the TOTAL item), never by counting;
 - the CSV columns from one 1-item Query per selected feed: the feed's newest record
   names its curated fields. ``curate()`` gives every item of a type the same keys, so
   one record speaks for its feed; sources declare no field list, and production code
@@ -22,10 +22,11 @@ from collections.abc import Iterator
 from typing import Any, Final
 
 from pipeline.core.config import PipelineConfig
+from pipeline.core.constants import AGG_TOTAL_SK
 from pipeline.selectors.access import personal_fields
-from pipeline.selectors.analytics import analytics_get
 from pipeline.selectors.records import record_list, streams_for
 from pipeline.sources import Feed, feeds
+from pipeline.stores import counters
 from pipeline.stores.curated import index_page
 from pipeline.stores.dynamo import from_item
 
@@ -54,17 +55,18 @@ def selected_feeds(source: str | None, type_: str | None) -> list[Feed]:
 
 
 def export_total(source: str | None, type_: str | None, *, config: PipelineConfig) -> int:
-    """How many records the filter selects, from the exact counters (no Scan, no walk)."""
-    doc = analytics_get(config=config)
+    """How many records the filter selects, from the exact counters: one 1-item read.
+
+    The TOTAL counter item alone, not the whole analytics document (which also reads
+    each source's oldest and newest capture and the feeds' health).
+    """
+    total = counters.aggregate_items_get([AGG_TOTAL_SK], config=config).get(AGG_TOTAL_SK, {})
     if source is None and type_ is None:
-        return int(doc["summary"]["total_records"])
+        return int(total.get("total", 0))
     if type_ is None:
-        return sum(int(r["count"]) for r in doc["by_source"] if r["source"] == source)
-    return sum(
-        int(r["count"])
-        for r in doc["by_type"]
-        if r["type"] == type_ and (source is None or r["source"] == source)
-    )
+        return int(total.get(counters.source_counter(source or ""), 0))
+    chosen = selected_feeds(source, type_)
+    return sum(int(total.get(counters.type_counter(f.source, f.type), 0)) for f in chosen)
 
 
 def feed_fields(feed: Feed, *, config: PipelineConfig) -> list[str]:

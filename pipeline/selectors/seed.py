@@ -103,10 +103,10 @@ def cursor_from(last_key: str | None) -> str | None:
     A space stands for ``+``: a client that puts the key in a URL unescaped has its
     ``+`` read as a space, and base64 never holds one. Empty means the first page.
     """
+    if last_key and len(last_key) > LAST_KEY_MAX_CHARS:  # blank or not, as the schema says
+        raise BadRequest(f"lastKey is over {LAST_KEY_MAX_CHARS} characters", field="lastKey")
     if not last_key or not last_key.strip():
         return None
-    if len(last_key) > LAST_KEY_MAX_CHARS:
-        raise BadRequest(f"lastKey is over {LAST_KEY_MAX_CHARS} characters", field="lastKey")
     try:
         return base64.b64decode(last_key.replace(" ", "+").strip(), validate=True).decode()
     except ValueError:  # binascii.Error and UnicodeDecodeError both are

@@ -248,6 +248,7 @@ def _forged(populated, client) -> list[str]:
         base64.b64encode(tampered.encode()).decode(),
         key[:-4],
         "A" * (LAST_KEY_MAX_CHARS + 4),
+        " " * (LAST_KEY_MAX_CHARS + 1),  # blank, but longer than the schema allows
         "\x00",
         "bGFzdEtleQ==\u00e9",  # not ASCII
     ]
