@@ -12,6 +12,8 @@ import logging
 import os
 from typing import TYPE_CHECKING, Any, TypedDict, cast
 
+from pipeline.core.constants import RUN_JOB_COMMAND
+
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
@@ -143,7 +145,7 @@ def run_job(event: dict[str, Any], context: Any) -> JobReply:
 # included, could act with its role. ``zappa_settings.json`` makes
 # ``worker_lambda_handler`` the worker stages' Lambda handler, and it passes on only these.
 WORKER_SCHEDULES = frozenset({"pipeline.handlers.scheduled_ingest"})
-WORKER_COMMANDS = frozenset({"pipeline.handlers.run_job", "pipeline.handlers.scheduled_ingest"})
+WORKER_COMMANDS = frozenset({RUN_JOB_COMMAND, "pipeline.handlers.scheduled_ingest"})
 # Keys by which Zappa routes a record to a function the record itself may name (S3's
 # configurationId, an SNS message's "command") or to another event source's mapping.
 _NOT_SQS_RECORD_KEYS = frozenset({"s3", "Sns", "dynamodb", "kinesis"})

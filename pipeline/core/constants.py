@@ -96,3 +96,7 @@ MAX_RECEIVE_COUNT = 3
 # The API key scope that alone receives the fields a source declares personal.
 PERSONAL_DATA_SCOPE = "personal-data"
 API_KEY_SCOPES = (PERSONAL_DATA_SCOPE,)
+
+# The worker's job entry point, as the web names it in its Event invocations
+# (pipeline.services.jobs) and as the worker's gate lets it through (pipeline.handlers).
+RUN_JOB_COMMAND = "pipeline.handlers.run_job"

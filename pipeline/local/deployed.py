@@ -25,6 +25,7 @@ and a function scales out to at most ``max_containers`` containers.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -119,8 +120,9 @@ class DeployedStack(EmbeddedServices):
     def worker(self) -> FunctionPool:
         return self.functions[self.names.worker_function]
 
-    @property
+    @functools.cached_property
     def names(self) -> ResourceNames:
+        """The stage's names, from zappa_settings.json: read once (the stage never changes)."""
         return resource_names(self.options.stage, zappa_steps.stage_environment(self.options.stage))
 
     @property

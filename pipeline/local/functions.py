@@ -15,7 +15,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import IO, Any, Final
@@ -92,7 +92,6 @@ class FunctionProcess:
     timeout_seconds: int = 30
     handler: str = "handler.lambda_handler"
     sqlite_version: str = ""
-    on_line: Callable[[str], None] = lambda line: None
     _process: subprocess.Popen[str] | None = None
     _url: str = ""
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -197,7 +196,6 @@ class FunctionProcess:
             for line in stream:
                 out.write(line)
                 out.flush()
-                self.on_line(line.rstrip("\n"))
 
     def invoke(self, event: Mapping[str, Any], *, timeout: float, request_id: str = "") -> Any:
         """Run one event; what the handler returned. One at a time, as one container."""

@@ -35,6 +35,7 @@ from typing import Any, Final, Generic, Literal, NotRequired, TypedDict, TypeVar
 
 from pipeline.core.clock import iso, utc_now
 from pipeline.core.config import PipelineConfig
+from pipeline.core.constants import RUN_JOB_COMMAND
 from pipeline.core.errors import AWS_ERRORS, PipelineError, error_code
 from pipeline.core.logs import log_context
 from pipeline.core.metrics import emit
@@ -72,7 +73,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 # The function Zappa's handler calls for an event whose "command" is this.
-WORKER_COMMAND: Final = "pipeline.handlers.run_job"
+WORKER_COMMAND: Final = RUN_JOB_COMMAND
 
 # A reason or a job's kwargs as its record keeps them: staff read them, short.
 REASON_CHARS: Final = 300

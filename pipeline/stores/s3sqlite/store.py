@@ -27,6 +27,7 @@ from django.db.utils import OperationalError
 
 from pipeline.core.config import PipelineConfig
 from pipeline.core.constants import ADMIN_DB_MAX_BYTES
+from pipeline.core.errors import error_code
 from pipeline.stores import aws
 
 log = logging.getLogger(__name__)
@@ -216,7 +217,7 @@ def _digest(data: bytes) -> str:
 
 
 def _code(exc: ClientError) -> str:
-    return str(exc.response.get("Error", {}).get("Code", "")) or "unknown"
+    return error_code(exc) or "unknown"
 
 
 def _status(exc: ClientError) -> int | None:
