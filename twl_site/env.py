@@ -48,3 +48,27 @@ def env_list(name: str, default: list[str]) -> list[str]:
 def env_list_or_none(name: str) -> list[str] | None:
     """A comma-separated list, or None (meaning "all") when the variable is unset or blank."""
     return env_list(name, []) if os.environ.get(name, "").strip() else None
+
+
+_BOUNDS = {"max_pages": int, "max_records": int, "max_bytes": int, "max_seconds": float}
+
+
+def source_bounds(environ: dict[str, str] | os._Environ[str]) -> dict[str, int | float]:
+    """Declared sources' per-run bounds set by TWL_SOURCE_MAX_PAGES, …_RECORDS, …_BYTES, …_SECONDS.
+
+    Unset ones keep their defaults (``pipeline.core.config.SourceBounds``); each must be positive.
+    """
+    found: dict[str, int | float] = {}
+    for name, kind in _BOUNDS.items():
+        variable = f"TWL_SOURCE_{name.upper()}"
+        raw = environ.get(variable, "").strip()
+        if not raw:
+            continue
+        try:
+            value = kind(raw)
+        except ValueError:
+            raise ValueError(f"{variable}={raw!r} is not a number") from None
+        if value <= 0:
+            raise ValueError(f"{variable}={raw!r} must be positive")
+        found[name] = value
+    return found

@@ -19,7 +19,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from pipeline.core.constants import ADMIN_DB_KEY, MAX_RECEIVE_COUNT
 from pipeline.core.names import resource_names
-from twl_site.env import env_bool, env_int, env_list, env_list_or_none, env_str
+from twl_site.env import env_bool, env_int, env_list, env_list_or_none, env_str, source_bounds
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VERSION = "0.1.0"
@@ -356,6 +356,10 @@ TWL_SOURCE_BASE_URLS = {
 TWL_RANDOMUSER_RESULTS = env_int("TWL_RANDOMUSER_RESULTS", 25)
 # Unset: every registered source. A comma list restricts the scheduled ingest.
 TWL_ENABLED_SOURCES = env_list_or_none("TWL_ENABLED_SOURCES")
+# Declared sources (docs/SOURCES.md): per-run bounds (TWL_SOURCE_MAX_PAGES, …_RECORDS,
+# …_BYTES, …_SECONDS), and loopback addresses, allowed only with DEBUG on (the local stack).
+TWL_SOURCE_BOUNDS = source_bounds(os.environ)
+TWL_SOURCES_ALLOW_LOOPBACK = env_bool("TWL_SOURCES_ALLOW_LOOPBACK", default=DEBUG)
 TWL_HTTP_CONNECT_TIMEOUT = float(env_str("TWL_HTTP_CONNECT_TIMEOUT", "3.05"))
 TWL_HTTP_READ_TIMEOUT = float(env_str("TWL_HTTP_READ_TIMEOUT", "15"))
 TWL_HTTP_RETRIES = env_int("TWL_HTTP_RETRIES", 3)

@@ -15,6 +15,23 @@ from pipeline.core.names import ResourceNames
 
 
 @dataclass(frozen=True)
+class SourceBounds:
+    """What one declared source may fetch in one run, and what the admin's Test may fetch.
+
+    A source over a run bound stops there, keeps what it fetched and says why in the
+    run ledger (docs/SOURCES.md). ``page_max_bytes`` also caps one raw object.
+    """
+
+    max_pages: int = 100
+    max_records: int = 10_000
+    max_bytes: int = 20_000_000
+    max_seconds: float = 60.0
+    page_max_bytes: int = 5_000_000
+    test_seconds: float = 10.0
+    test_max_bytes: int = 1_000_000
+
+
+@dataclass(frozen=True)
 class PipelineConfig:
     """Names, endpoints and limits the pipeline runs with (hashable: clients are cached by it)."""
 
@@ -41,6 +58,10 @@ class PipelineConfig:
     # The admin's jobs (Ingest now, Replay, DLQ redrive/delete) go to the worker
     # function, asynchronously, instead of running inline (pipeline/services/jobs.py).
     jobs_on_worker: bool = False
+    # Declared sources (pipeline/sources/declared): per-run bounds, and whether their
+    # requests may reach loopback addresses (the local stack's sandbox; never deployed).
+    source_bounds: SourceBounds = field(default_factory=SourceBounds)
+    sources_allow_loopback: bool = False
     version: str = field(default="0.0.0")
     # Signs the records cursor. Kept out of repr so a logged config shows no secret.
     signing_key: str = field(default="", repr=False)
@@ -93,6 +114,8 @@ def get_config() -> PipelineConfig:
         metrics_enabled=s.TWL_METRICS_ENABLED,
         stale_after_seconds=s.TWL_STALE_AFTER_SECONDS,
         jobs_on_worker=s.TWL_JOBS_ON_WORKER,
+        source_bounds=SourceBounds(**s.TWL_SOURCE_BOUNDS),
+        sources_allow_loopback=s.TWL_SOURCES_ALLOW_LOOPBACK,
         version=s.VERSION,
         signing_key=s.SECRET_KEY,
     )
