@@ -105,6 +105,7 @@ class RecordListApi(APIView):
     )
     def get(self, request: Request) -> Response | StreamingHttpResponse:
         params = _params(s.RecordListParams, request)
+        exports.format_check(request)
         if exports.is_export(request):
             return exports.export_response(request, params, serialize=self._results)
         page = record_list(

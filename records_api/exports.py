@@ -61,7 +61,7 @@ from rest_framework_csv.renderers import CSVStreamingRenderer  # type: ignore[im
 
 from pipeline.core.clock import utc_now
 from pipeline.core.config import PipelineConfig, get_config
-from pipeline.core.errors import AWS_ERRORS
+from pipeline.core.errors import AWS_ERRORS, BadRequest
 from pipeline.selectors.exports import export_columns, export_total, record_export_pages
 from records_api.access import reads_personal
 from records_api.serializers import ErrorSerializer
@@ -159,6 +159,12 @@ FORMAT_PARAMETER = OpenApiParameter(
     ),
 )
 UNKNOWN_FORMAT = OpenApiResponse(ErrorSerializer, description="no such format")
+
+
+def format_check(request: Request) -> None:
+    """An empty ``?format=`` is a 400: DRF would read it as no format, the schema refuses it."""
+    if request.query_params.get(URL_FORMAT) == "":
+        raise BadRequest("format must be one of json, csv, ndjson", field=URL_FORMAT)
 
 
 def schema_responses(page: Any, errors: Mapping[int, Any]) -> dict[Any, Any]:

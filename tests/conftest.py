@@ -34,7 +34,7 @@ from moto import mock_aws
 from pipeline.core.config import PipelineConfig, get_config
 from pipeline.core.names import resource_names
 from pipeline.local.emulator import install_moto_extensions
-from pipeline.sources import SOURCES
+from pipeline.sources import builtin_names
 from pipeline.stores import aws
 
 install_moto_extensions()
@@ -78,13 +78,56 @@ def throttles_off(settings, monkeypatch) -> None:
     monkeypatch.setattr(AnonRateThrottle, "THROTTLE_RATES", {"anon": None})
 
 
+class _Moto:
+    """Whether in-process moto answers AWS calls now (the ``moto_aws`` fixture is active)."""
+
+    on = False
+
+
+def pytest_sessionstart(session) -> None:
+    """Declared sources are read only where an AWS answers: moto or an emulator.
+
+    They live in the ledger table. A test on moto (``moto_aws``, ``stack``) or on an
+    emulator (an endpoint is set) reads them as the functions do; anywhere else (other
+    tests, imports while collecting) the registry holds the built-in sources only,
+    without trying to reach AWS. (Django is set up by now: the provider is installed.)
+    """
+    from pipeline import sources as registry
+
+    provider = registry.declared_provider()
+    if provider is None:
+        return
+
+    def reachable() -> bool:
+        return _Moto.on or get_config().aws_endpoint_url is not None
+
+    registry.declared_provider_set(
+        lambda: provider.current() if reachable() else {},
+        lambda name, version: provider.at_version(name, version) if reachable() else None,
+    )
+
+
+@pytest.fixture(autouse=True)
+def declared_sources_fresh(monkeypatch) -> Iterator[None]:
+    """No declared source read by another test; and a read lasts the test.
+
+    Writes still drop it, so no count of AWS calls depends on how fast a test runs.
+    """
+    from pipeline.stores import declared_sources
+
+    declared_sources.definitions_cache_clear()
+    monkeypatch.setattr(declared_sources, "CACHE_SECONDS", float("inf"))
+    yield
+    declared_sources.definitions_cache_clear()
+
+
 @pytest.fixture
 def config(settings) -> PipelineConfig:
     """Settings for stage 'test' on in-process moto (no endpoint); returns their config."""
     settings.AWS_ENDPOINT_URL = None
     settings.AWS_REGION = "us-east-1"
     use_stage(settings, "test")
-    settings.TWL_SOURCE_BASE_URLS = {name: f"https://{name}.test" for name in SOURCES}
+    settings.TWL_SOURCE_BASE_URLS = {name: f"https://{name}.test" for name in builtin_names()}
     settings.TWL_HTTP_RETRY_AFTER_MAX = 1
     # moto ignores policy conditions, so a TLS-only policy would deny every request;
     # provisioning tests switch it back on to check the policy itself.
@@ -96,16 +139,29 @@ def moto_aws() -> Iterator[None]:
     """In-process moto for the test; cached clients are dropped before and after."""
     aws.reset_clients()
     with mock_aws():
-        yield
+        _Moto.on = True
+        try:
+            yield
+        finally:
+            _Moto.on = False
     aws.reset_clients()
 
 
 @pytest.fixture
 def stack(config, moto_aws) -> PipelineConfig:
-    """In-process moto with every resource provisioned."""
+    """In-process moto with every resource provisioned.
+
+    Its declared sources (none yet) are read once here, as a warm web instance holds
+    them, so a test counting a request's AWS calls counts the request's own. A test that
+    writes definitions other than through ``pipeline.stores.definitions`` clears the
+    cache (``definitions_cache_clear``) to see them.
+    """
     from pipeline.deploy.provision import provision
+    from pipeline.stores.declared_sources import declared_sources, definitions_cache_clear
 
     provision(config=config)
+    definitions_cache_clear()  # provisioning looked before the ledger table existed
+    declared_sources(config=config)
     return config
 
 
@@ -130,7 +186,7 @@ def sources(config) -> Iterator[responses.RequestsMock]:
             f"{config.base_url('randomuser')}/api/",
             callback=lambda request: (200, {}, json.dumps(factories.people(4))),
         )
-        for name in set(SOURCES) - {"jsonplaceholder", "randomuser"}:
+        for name in builtin_names() - {"jsonplaceholder", "randomuser"}:
             _answer_with_fake(mock, FAKES[name], config.base_url(name))
         yield mock
 

@@ -250,6 +250,7 @@ class IamMapper:
             "sqs": self._sqs,
             "dynamodb": self._dynamodb,
             "lambda": self._lambda,
+            "ssm": self._ssm,
         }.get(call.service)
         if mapper is None:
             raise UnmappedCall(f"{call.service}:{call.operation}")
@@ -352,6 +353,14 @@ class IamMapper:
         if params.get("Qualifier"):
             arn = f"{arn}:{params['Qualifier']}"
         return [IamRequest.of("lambda:InvokeFunction", arn)]
+
+    def _ssm(self, operation: str, params: Mapping[str, Any]) -> list[IamRequest]:
+        if operation != "GetParameter":
+            raise UnmappedCall(f"ssm:{operation}")
+        # A hierarchical name's leading "/" is the ARN's separator: parameter/a/b.
+        name = str(params["Name"]).removeprefix("/")
+        arn = f"arn:aws:ssm:{self.region}:{self.account_id}:parameter/{name}"
+        return [IamRequest.of("ssm:GetParameter", arn)]
 
 
 def _scalar(value: Mapping[str, Any]) -> str:

@@ -40,11 +40,21 @@ from pipeline.deploy.stack.template import ROLE_IDS, build_template
 from pipeline.local.poller import LocalContext, lambda_event
 from pipeline.services.ingest import ingest
 from pipeline.services.jobs import job_event
+from pipeline.services.secrets import resolve_secret
 from pipeline.stores import aws, messages
+from pipeline.stores.definitions import (
+    SOURCEDEF_PK,
+    definition_delete,
+    definition_history,
+    definition_put,
+    definition_version_get,
+    definitions_current,
+)
 from pipeline.stores.ledger import run_list
 from pipeline.stores.throttle import THROTTLE_PK_PREFIX
 from pipeline.stores.worker import JobRecord, job_record_put
 from records_api import urls, urls_pages
+from tests.declared.test_definitions_store import catalog
 from tests.iam_eval import (
     AwsCall,
     CallRecorder,
@@ -545,6 +555,40 @@ def test_a_refused_invoke_records_the_job_rejected_with_a_write_the_web_role_all
     assert updated.startswith(JOB_PK_PREFIX)
 
 
+def test_storing_editing_and_deleting_a_declared_source_is_allowed_to_the_web_role(stack, recorder):
+    """What the admin's Sources pages call: each change one transaction, under SOURCEDEF."""
+    with recorder.window():
+        definition_put(
+            "catalog", catalog(), change="created", actor="ops", expected_version=None, config=stack
+        )
+        definition_put(
+            "catalog",
+            catalog("{sku}"),
+            change="edited",
+            actor="ops",
+            expected_version=1,
+            config=stack,
+        )
+        definitions_current(config=stack)
+        definition_history("catalog", config=stack)
+        definition_version_get("catalog", 1, config=stack)
+        definition_delete("catalog", actor="ops", expected_version=2, config=stack)
+
+    verdicts = judged("web", recorder.calls, stack)
+    assert denied(verdicts) == []
+    assert {r.action for r in verdicts} == {
+        "dynamodb:Query",
+        "dynamodb:GetItem",
+        "dynamodb:PutItem",
+        "dynamodb:DeleteItem",
+    }
+    written = leading_keys(verdicts, "dynamodb:PutItem") | leading_keys(
+        verdicts, "dynamodb:DeleteItem"
+    )
+    assert written == {SOURCEDEF_PK, f"{SOURCEDEF_PK}#catalog"}
+    assert [c.operation for c in recorder.calls].count("TransactWriteItems") == 3
+
+
 # --- WORKER: the schedule, the queue, and the commands run with `zappa manage` ------------
 
 
@@ -616,6 +660,28 @@ def test_every_call_the_worker_makes_is_allowed_to_the_worker_role(stack, source
     assert any(k.startswith(JOB_PK_PREFIX) for k in leading_keys(verdicts, "dynamodb:UpdateItem"))
 
 
+@pytest.mark.parametrize("function", FUNCTIONS)
+def test_reading_a_declared_sources_secret_is_allowed_to_both_roles_and_only_there(
+    config, moto_aws, recorder, function
+):
+    name = f"{config.names.source_secrets_path}catalog-token"
+    aws.ssm(config).put_parameter(Name=name, Value="s3cret", Type="SecureString")
+
+    with recorder.window():
+        assert resolve_secret(f"ssm:{name}", config=config) == "s3cret"
+
+    verdicts = judged(function, recorder.calls, config)
+    assert denied(verdicts) == []
+    assert {(r.action, r.resource) for r in verdicts} == {
+        ("ssm:GetParameter", target_of(config).arn("ssm", f"parameter{name}"))
+    }
+    policy = function_policy(function, target_of(config))
+    elsewhere = ["/twl-pipeline/prod/sources/x", "/twl-pipeline/test/other", "/other/x"]
+    for other in [*elsewhere, config.names.source_secrets_path.rstrip("/")]:
+        arn = target_of(config).arn("ssm", f"parameter{other}")
+        assert not allowed(policy, IamRequest.of("ssm:GetParameter", arn)), other
+
+
 # --- The roles as the template renders them -----------------------------------------------
 
 
@@ -671,6 +737,14 @@ def _web_must_not(config: PipelineConfig) -> list[IamRequest]:
         [f"{JOB_PK_PREFIX.lower()}{'a' * 32}"],
         [f"x{JOB_PK_PREFIX}{'a' * 32}"],
     ]
+    not_definitions = [  # anything but SOURCEDEF..., the same way
+        ["RUN#r-1"],
+        ["AGG"],
+        [SOURCEDEF_PK, "RUN#r-1"],
+        [f"{SOURCEDEF_PK.lower()}#catalog"],
+        [f"x{SOURCEDEF_PK}"],
+        [f"{JOB_PK_PREFIX}{'a' * 32}"],
+    ]
     item_writes = ("PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem")
     return [
         *(
@@ -695,6 +769,14 @@ def _web_must_not(config: PipelineConfig) -> list[IamRequest]:
         *(
             IamRequest.of(f"dynamodb:{a}", ledger, {"dynamodb:LeadingKeys": [f"{JOB_PK_PREFIX}a"]})
             for a in ("DeleteItem", "BatchWriteItem")
+        ),
+        *(
+            IamRequest.of("dynamodb:DeleteItem", ledger, {"dynamodb:LeadingKeys": k})
+            for k in not_definitions
+        ),
+        *(
+            IamRequest.of(f"dynamodb:{a}", ledger, {"dynamodb:LeadingKeys": [SOURCEDEF_PK]})
+            for a in ("UpdateItem", "BatchWriteItem")
         ),
         *(IamRequest.of("dynamodb:Scan", table) for table in (curated, ledger)),
         *(
@@ -733,6 +815,10 @@ def test_the_web_role_as_deployed_cannot_write_data_send_or_delete_messages(conf
     for action in ("PutItem", "UpdateItem"):  # the admin's job records
         job = {"dynamodb:LeadingKeys": [f"{JOB_PK_PREFIX}{'a' * 32}"]}
         assert allowed(web, IamRequest.of(f"dynamodb:{action}", ledger, job))
+    for action in ("PutItem", "DeleteItem"):  # declared sources' definitions
+        for key in (SOURCEDEF_PK, f"{SOURCEDEF_PK}#catalog"):
+            definition = {"dynamodb:LeadingKeys": [key]}
+            assert allowed(web, IamRequest.of(f"dynamodb:{action}", ledger, definition))
 
 
 def _statements(config: PipelineConfig) -> list[dict[str, Any]]:

@@ -29,11 +29,13 @@ REGION = "us-east-1"
 DEV = StageTarget(names=spec_for_stage("dev").names, region=REGION, account_id=ACCOUNT)
 POLICIES: dict[Function, dict] = {f: function_policy(f, DEV) for f in FUNCTIONS}
 # Where AWS or the data names things, a trailing "*" is the only way to grant access:
-# object keys under raw/, quarantine/ and admin/ (the admin's database), and the log
-# streams Lambda creates. X-Ray's actions take no resource at all ("*").
+# object keys under raw/, quarantine/ and admin/ (the admin's database), the log
+# streams Lambda creates, and the parameters operators name under the stage's sources
+# path (declared sources' secrets). X-Ray's actions take no resource at all ("*").
 ALLOWED_WILDCARDS = re.compile(
     r"^(arn:aws:s3:::twl-pipeline-raw-data-dev/(raw|quarantine|admin)/\*"
     r"|arn:aws:logs:us-east-1:123456789012:log-group:/aws/lambda/twl-pipeline-dev(-worker)?:\*"
+    r"|arn:aws:ssm:us-east-1:123456789012:parameter/twl-pipeline/dev/sources/\*"
     r"|\*)$"
 )
 # Code that runs only on an operator's machine, never inside Lambda.
@@ -43,7 +45,7 @@ NOT_IN_LAMBDA = tuple(
     for pattern in json.loads((ROOT / "zappa_settings.json").read_text())["base"]["exclude_glob"]
     if pattern.startswith("pipeline/")
 )
-SCANNED_SERVICES = ("s3", "sqs", "dynamodb", "lambda")
+SCANNED_SERVICES = ("s3", "sqs", "dynamodb", "lambda", "ssm")
 # Boto3 operations whose IAM action is named differently.
 ACTION_OF = {
     "s3:ListObjectsV2": ["s3:ListBucket"],
@@ -51,7 +53,11 @@ ACTION_OF = {
     "sqs:SendMessageBatch": ["sqs:SendMessage"],
     "sqs:DeleteMessageBatch": ["sqs:DeleteMessage"],
     "sqs:ChangeMessageVisibilityBatch": ["sqs:ChangeMessageVisibility"],
-    "dynamodb:TransactWriteItems": ["dynamodb:PutItem", "dynamodb:UpdateItem"],
+    "dynamodb:TransactWriteItems": [
+        "dynamodb:DeleteItem",
+        "dynamodb:PutItem",
+        "dynamodb:UpdateItem",
+    ],
     "dynamodb:TransactGetItems": ["dynamodb:GetItem"],
     "lambda:Invoke": ["lambda:InvokeFunction"],
 }
@@ -79,7 +85,7 @@ def test_resources_hold_no_wildcard_except_object_keys_log_streams_and_x_ray(fun
 def test_every_resource_names_the_stage(function):
     for statement in _statements(function):
         for resource in statement["Resource"]:
-            assert resource == "*" or re.search(r"twl-pipeline-[a-z-]*dev\b", resource), resource
+            assert resource == "*" or re.search(r"twl-pipeline[-/][a-z-]*dev\b", resource), resource
 
 
 @pytest.mark.parametrize("function", FUNCTIONS)
@@ -88,6 +94,22 @@ def test_only_allow_statements_and_no_other_stage_is_reachable(function):
     assert all(s["Effect"] == "Allow" for s in _statements(function))
     assert "-dev" not in json.dumps(function_policy(function, prod))
     assert "-dev" in json.dumps(POLICIES[function])
+
+
+def test_the_web_writes_ledger_items_only_under_its_own_leading_keys():
+    """Counters, job records and declared sources' definitions; no other ledger write."""
+    ledger = f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/twl-pipeline-ledger-dev"
+    writes = {
+        s["Sid"]: (s["Action"], s["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"])
+        for s in _statements("web")
+        if {"dynamodb:DeleteItem", "dynamodb:PutItem", "dynamodb:UpdateItem"} & set(s["Action"])
+    }
+    assert writes == {
+        "ThrottleCounters": (["dynamodb:UpdateItem"], ["THROTTLE#*"]),
+        "JobRecords": (["dynamodb:PutItem", "dynamodb:UpdateItem"], ["JOB#*"]),
+        "SourceDefinitions": (["dynamodb:DeleteItem", "dynamodb:PutItem"], ["SOURCEDEF*"]),
+    }
+    assert all(s["Resource"] == [ledger] for s in _statements("web") if s["Sid"] in writes)
 
 
 def test_only_the_worker_scans_and_only_the_curated_table():
@@ -113,6 +135,16 @@ def test_zappas_handler_may_read_exactly_the_stages_secrets_file(function):
     ]
 
 
+@pytest.mark.parametrize("function", FUNCTIONS)
+def test_both_functions_read_only_the_stages_source_secrets(function):
+    [secrets] = _with_action(function, "ssm:GetParameter")
+    assert secrets["Action"] == ["ssm:GetParameter"]
+    assert secrets["Resource"] == [
+        f"arn:aws:ssm:{REGION}:{ACCOUNT}:parameter/twl-pipeline/dev/sources/*"
+    ]
+    assert {a for a in _actions(function) if a.startswith("ssm:")} == {"ssm:GetParameter"}
+
+
 def test_every_aws_operation_the_lambda_code_calls_is_allowed_to_one_of_the_roles():
     """Scan the code for boto3 calls; a new call without its permission fails here first.
 
@@ -125,6 +157,7 @@ def test_every_aws_operation_the_lambda_code_calls_is_allowed_to_one_of_the_role
         "sqs:SendMessage",
         "dynamodb:TransactWriteItems",
         "lambda:Invoke",
+        "ssm:GetParameter",
     } <= called
     needed = {action for op in called for action in ACTION_OF.get(op, [op])}
     granted = _actions(*FUNCTIONS)

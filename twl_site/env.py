@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
+from typing import Any
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
@@ -53,12 +55,12 @@ def env_list_or_none(name: str) -> list[str] | None:
 _BOUNDS = {"max_pages": int, "max_records": int, "max_bytes": int, "max_seconds": float}
 
 
-def source_bounds(environ: dict[str, str] | os._Environ[str]) -> dict[str, int | float]:
+def source_bounds(environ: Mapping[str, str]) -> dict[str, Any]:
     """Declared sources' per-run bounds set by TWL_SOURCE_MAX_PAGES, …_RECORDS, …_BYTES, …_SECONDS.
 
     Unset ones keep their defaults (``pipeline.core.config.SourceBounds``); each must be positive.
     """
-    found: dict[str, int | float] = {}
+    found: dict[str, Any] = {}
     for name, kind in _BOUNDS.items():
         variable = f"TWL_SOURCE_{name.upper()}"
         raw = environ.get(variable, "").strip()

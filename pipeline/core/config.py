@@ -9,7 +9,8 @@ the environment.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 from pipeline.core.names import ResourceNames
 
@@ -114,7 +115,7 @@ def get_config() -> PipelineConfig:
         metrics_enabled=s.TWL_METRICS_ENABLED,
         stale_after_seconds=s.TWL_STALE_AFTER_SECONDS,
         jobs_on_worker=s.TWL_JOBS_ON_WORKER,
-        source_bounds=SourceBounds(**s.TWL_SOURCE_BOUNDS),
+        source_bounds=replace(SourceBounds(), **dict[str, Any](s.TWL_SOURCE_BOUNDS)),
         sources_allow_loopback=s.TWL_SOURCES_ALLOW_LOOPBACK,
         version=s.VERSION,
         signing_key=s.SECRET_KEY,

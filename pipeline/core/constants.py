@@ -68,6 +68,9 @@ RAW_META_TYPE = "type"
 RAW_META_CAPTURED_AT = "captured-at"
 RAW_META_HASH = "content-sha256"
 RAW_META_RUN_ID = "run-id"
+# A declared source's objects name the definition version that fetched them: processing
+# and replay curate with that version.
+RAW_META_DEFINITION_VERSION = "definition-version"
 # A message's capturedAt must lie in [PRODUCT_EPOCH, now + CAPTURED_AT_MAX_AHEAD]: nothing
 # was captured before the pipeline existed, and a clock a few minutes fast is all we allow.
 PRODUCT_EPOCH = datetime(2026, 1, 1, tzinfo=UTC)

@@ -92,6 +92,11 @@ class ResourceNames:
         """The secrets file Zappa's handler reads at start (``remote_env``)."""
         return f"{PRODUCT}-{self.stage}-secrets.json"
 
+    @property
+    def source_secrets_path(self) -> str:
+        """The Parameter Store path under which declared sources' secrets live (``ssm:`` refs)."""
+        return f"/{PRODUCT}/{self.stage}/sources/"
+
 
 def resource_names(stage: str, overrides: Mapping[str, str] | None = None) -> ResourceNames:
     """The stage's names; a non-empty ``TWL_*`` value in ``overrides`` replaces its default."""

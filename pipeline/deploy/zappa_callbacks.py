@@ -60,6 +60,7 @@ PACKAGED_AWS_SERVICES = frozenset(
         "lambda",  # the web function invokes the worker (pipeline.stores.worker)
         "sns",  # zappa.asynchronous builds an SNS client when it is imported
         "sts",  # zappa.asynchronous builds an STS client when it is imported
+        "ssm",  # declared sources' secrets (ssm: references; pipeline.stores.parameters)
         # Only the operator tools (never packaged) call these today; kept (0.3 MiB) so
         # that every client pipeline.stores.aws offers works in Lambda too.
         "iam",

@@ -6,6 +6,12 @@ that holds it, or a signed-in staff user) gets records whole. Everyone else gets
 record without those fields, with a neutral title where the title is a name, and no
 raw item for a type that has personal fields (the raw item holds them all).
 
+A personal field is a dotted path (declared sources flatten nested objects to
+``owner.email``): a data key is withheld when it is that path, below it (``owner``
+withholds ``owner.email``) or above it (a key ``contacts`` holding a list, or an object
+nested past the flattening depth, may hold ``contacts.email``). Built-in sources' keys
+have no dots, so for them this is equality.
+
 Callers decide who the reader is (``records_api.access``); this module only applies
 the rule, to dicts as the record selectors return them.
 """
@@ -16,6 +22,8 @@ from typing import Any, Final
 
 from pipeline.core.errors import Forbidden
 from pipeline.sources import SOURCES, Feed, all_feeds
+from pipeline.sources.base import Source
+from pipeline.sources.declared.paths import under
 
 WITHHELD_RAW: Final = (
     "the raw item of {record_id} holds personal data; it needs an API key with the "
@@ -23,16 +31,25 @@ WITHHELD_RAW: Final = (
 )
 
 
-def is_known_feed(source: str, type_: str) -> bool:
+def _feed_source(source: str, type_: str) -> Source | None:
+    """The source of a known feed (None: no source offers it); one registry lookup."""
     known = SOURCES.get(source)
-    return known is not None and type_ in known.types
+    return known if known is not None and type_ in known.types else None
+
+
+def is_known_feed(source: str, type_: str) -> bool:
+    return _feed_source(source, type_) is not None
 
 
 def personal_fields(source: str, type_: str) -> frozenset[str]:
     """The fields of ``source``/``type_`` only the personal-data scope receives."""
-    if not is_known_feed(source, type_):
-        return frozenset()
-    return SOURCES[source].personal_fields(type_)
+    known = _feed_source(source, type_)
+    return known.personal_fields(type_) if known is not None else frozenset()
+
+
+def withheld(key: str, personal: frozenset[str]) -> bool:
+    """Whether a data key is kept from readers without the scope: the prefix rule."""
+    return any(under(key, path) or under(path, key) for path in personal)
 
 
 def personal_feeds() -> dict[Feed, frozenset[str]]:
@@ -52,18 +69,19 @@ def record_shown(record: dict[str, Any], *, personal: bool) -> dict[str, Any]:
     """``record`` as this reader may see it: whole, or without its personal fields."""
     if personal:
         return record
-    if not is_known_feed(record["source"], record["type"]):
+    source = _feed_source(record["source"], record["type"])
+    if source is None:
         # A feed no source declares (one removed since): nothing says which of its
         # fields are safe, so none of them is shown, nor its title.
         return dict(record) | {"data": {}, "title": f"{record['source']} {record['type']} record"}
-    hidden = personal_fields(record["source"], record["type"])
+    hidden = source.personal_fields(record["type"])
     if not hidden:
         return record
     shown = dict(record)
     data = record.get("data")
     if isinstance(data, dict):
-        shown["data"] = {k: v for k, v in data.items() if k not in hidden}
-    neutral = SOURCES[record["source"]].neutral_title(record["type"], natural_id(record))
+        shown["data"] = {k: v for k, v in data.items() if not withheld(k, hidden)}
+    neutral = source.neutral_title(record["type"], natural_id(record))
     if neutral is not None:
         shown["title"] = neutral
     return shown

@@ -23,7 +23,7 @@ from typing import Any, Final
 
 from pipeline.core.config import PipelineConfig
 from pipeline.core.constants import AGG_TOTAL_SK
-from pipeline.selectors.access import personal_fields
+from pipeline.selectors.access import personal_fields, withheld
 from pipeline.selectors.records import record_list, streams_for
 from pipeline.sources import Feed, feeds
 from pipeline.stores import counters
@@ -89,7 +89,7 @@ def export_columns(
     fields: dict[str, None] = {}
     for feed in selected_feeds(source, type_):
         hidden = frozenset() if personal else personal_fields(feed.source, feed.type)
-        fields |= {f: None for f in feed_fields(feed, config=config) if f not in hidden}
+        fields |= {f: None for f in feed_fields(feed, config=config) if not withheld(f, hidden)}
     return [*CORE_COLUMNS, *(DATA_PREFIX + f for f in fields)]
 
 

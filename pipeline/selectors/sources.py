@@ -1,4 +1,8 @@
-"""The sources overview for the operator's console: each source, its feeds, counts and health."""
+"""The sources overview for the operator's console: each source, its feeds, counts and health.
+
+Built-in and declared sources alike; a declared one also has its definition's version,
+schedule and enabled flag (a paused one is not fetched whatever the stage enables).
+"""
 
 from __future__ import annotations
 
@@ -7,8 +11,13 @@ from typing import Any
 from pipeline.core.config import PipelineConfig
 from pipeline.selectors.analytics import analytics_with_health
 from pipeline.sources import SOURCES, enabled_sources, feeds
+from pipeline.sources.base import Source
+from pipeline.sources.declared import DeclaredSource
 from pipeline.stores import ledger
 from pipeline.stores.ledger import FeedHealth
+
+# The scheduler's tick: a built-in source is fetched on every one.
+BUILTIN_SCHEDULE_MINUTES = 5
 
 
 def sources_overview(*, config: PipelineConfig) -> list[dict[str, Any]]:
@@ -25,18 +34,19 @@ def sources_overview(*, config: PipelineConfig) -> list[dict[str, Any]]:
     health = {(h.source, h.type): h for h in feed_health}
     enabled = set(enabled_sources(config))
     overview = []
-    for name in SOURCES:
-        mine = [health[(name, t)] for t in SOURCES[name].types]
+    # The registry is live (declared sources come and go): read it once for this page.
+    for name, source in list(SOURCES.items()):
+        mine = [health.get((name, t)) or FeedHealth(name, t) for t in source.types]
         overview.append(
             {
                 "name": name,
-                "enabled": name in enabled,
+                **_kind(source, name in enabled),
                 "count": by_source.get(name, 0),
                 "feeds": [
                     {
                         "type": h.type,
                         "health": h,
-                        "last_key": states[(name, h.type)].last_key,
+                        "last_key": _last_key(states, name, h.type),
                         "count": by_type.get((name, h.type), 0),
                     }
                     for h in mine
@@ -46,6 +56,27 @@ def sources_overview(*, config: PipelineConfig) -> list[dict[str, Any]]:
             }
         )
     return overview
+
+
+def _kind(source: Source, enabled: bool) -> dict[str, Any]:
+    if isinstance(source, DeclaredSource):
+        return {
+            "kind": "declared",
+            "enabled": enabled and source.enabled,
+            "schedule_minutes": source.schedule_minutes,
+            "version": source.version,
+        }
+    return {
+        "kind": "built-in",
+        "enabled": enabled,
+        "schedule_minutes": BUILTIN_SCHEDULE_MINUTES,
+        "version": None,
+    }
+
+
+def _last_key(states: dict[tuple[str, str], Any], source: str, type_: str) -> str | None:
+    state = states.get((source, type_))
+    return state.last_key if state is not None else None
 
 
 def _last_failure(health: list[FeedHealth]) -> dict[str, str | None]:

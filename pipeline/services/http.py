@@ -13,13 +13,13 @@ from pipeline.sources.base import Request
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 
 
-def build_session(config: PipelineConfig) -> requests.Session:
-    """A session that retries 429/5xx and connection errors with exponential backoff.
+def retry_policy(config: PipelineConfig) -> Retry:
+    """Retry 429/5xx and connection errors with exponential backoff (every source's rule).
 
     Retry-After is honoured but capped (``http_retry_after_max``) so a 5-minute job
     fails fast instead of sleeping through its own schedule.
     """
-    retry = Retry(
+    return Retry(
         total=config.http_retries,
         connect=config.http_retries,
         read=config.http_retries,
@@ -34,8 +34,12 @@ def build_session(config: PipelineConfig) -> requests.Session:
         # reports it with its body.
         raise_on_status=False,
     )
+
+
+def build_session(config: PipelineConfig) -> requests.Session:
+    """A session that retries by ``retry_policy`` and names the product in User-Agent."""
     session = requests.Session()
-    adapter = HTTPAdapter(max_retries=retry)
+    adapter = HTTPAdapter(max_retries=retry_policy(config))
     session.mount("http://", adapter)
     session.mount("https://", adapter)
     session.headers["User-Agent"] = f"{PRODUCT}/{config.version} (+data pipeline; requests)"

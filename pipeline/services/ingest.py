@@ -19,23 +19,24 @@ from botocore.exceptions import ClientError
 from pipeline.core import tracing
 from pipeline.core.clock import iso, utc_now
 from pipeline.core.config import PipelineConfig
-from pipeline.core.constants import (
-    RAW_META_CAPTURED_AT,
-    RAW_META_HASH,
-    RAW_META_RUN_ID,
-    RAW_META_SOURCE,
-    RAW_META_TYPE,
-)
 from pipeline.core.errors import AWS_ERRORS, PipelineError, SourceError
 from pipeline.core.logs import log_context
 from pipeline.core.metrics import emit
 from pipeline.core.payloads import content_hash, json_loads_exact
 from pipeline.services.http import build_session, fetch
+from pipeline.services.http_guard import AddressRefused, guarded_session
+from pipeline.services.ingest_declared import declared_sources, ingest_declared_feed, sources_due
+from pipeline.services.raw_layer import raw_announce, raw_put
 from pipeline.sources import Feed, enabled_sources, feeds, get_source
-from pipeline.stores import ledger, messages, raw_store
+from pipeline.sources.declared import DeclaredSource
+from pipeline.stores import ledger, raw_store
 from pipeline.stores.ledger import FeedOutcome, FeedState, RunRecord
 
 log = logging.getLogger(__name__)
+
+# The triggers of the 5-minute schedule (Zappa's event; the local stack's scheduler). They
+# run a declared source only when its schedule_minutes have passed; others run every one.
+SCHEDULE_TRIGGERS = frozenset({"schedule", "local-schedule"})
 
 
 def new_run_id(now: datetime) -> str:
@@ -52,8 +53,8 @@ def ingest(
 ) -> RunRecord:
     """Run every feed of ``sources`` (default: the enabled ones) and record the run."""
     cfg = config
-    chosen = feeds(sources if sources is not None else enabled_sources(cfg))
     started = utc_now()
+    chosen = feeds(sources if sources is not None else _sources_to_run(cfg, trigger, started))
     run = RunRecord(run_id=new_run_id(started), trigger=trigger, started_at=iso(started))
     http = session or build_session(cfg)
     for feed in chosen:
@@ -63,6 +64,16 @@ def ingest(
     with log_context(run_id=run.run_id):
         log.info("run %s: %s", run.status, [(f.source, f.type, f.outcome) for f in run.feeds])
     return run
+
+
+def _sources_to_run(config: PipelineConfig, trigger: str, now: datetime) -> list[str]:
+    """The enabled sources; on the schedule, declared ones only when their interval has passed."""
+    enabled = enabled_sources(config)
+    if trigger not in SCHEDULE_TRIGGERS:
+        return enabled
+    declared = {s.name for s in declared_sources()}
+    due = set(sources_due(config, now=now))
+    return [name for name in enabled if name not in declared or name in due]
 
 
 def _ingest_feed(
@@ -96,6 +107,18 @@ def _fetch_store_send(
     outcome: FeedOutcome,
 ) -> None:
     source = get_source(feed.source)
+    if isinstance(source, DeclaredSource):
+        # Its own session: every connection it opens is checked against the address rules.
+        ingest_declared_feed(
+            feed,
+            source,
+            run_id=run_id,
+            config=config,
+            session=guarded_session(config),
+            state=state,
+            outcome=outcome,
+        )
+        return
     captured = utc_now()
     body = fetch(session, source.request(feed.type, config), config)
     outcome.bytes, outcome.hash = len(body), content_hash(body)
@@ -110,17 +133,15 @@ def _fetch_store_send(
         return
     key, captured_at = _stored_key(feed, body, captured, run_id, state, outcome, config)
     outcome.s3_key = key
-    message = messages.message_build(
-        source=feed.source,
-        type_=feed.type,
-        bucket=config.raw_bucket,
+    outcome.message_id = raw_announce(
+        feed,
         key=key,
         captured_at=captured_at,
         digest=outcome.hash,
         record_count=len(items),
         run_id=run_id,
+        config=config,
     )
-    outcome.message_id = messages.message_send(message, config=config)
     outcome.outcome = "stored"
     state.last_hash, state.last_key, state.last_captured_at = outcome.hash, key, captured_at
     state.pending_hash = state.pending_key = state.pending_captured_at = None
@@ -144,11 +165,9 @@ def _stored_key(
     if state.pending_hash == outcome.hash and state.pending_key and state.pending_captured_at:
         log.info("re-sending the message of a stored but unsent raw object %s", state.pending_key)
         return state.pending_key, state.pending_captured_at
-    key = raw_store.raw_key(
-        source=feed.source, type_=feed.type, captured_at=captured, digest=outcome.hash or ""
+    key = raw_put(
+        feed, body, captured=captured, digest=outcome.hash or "", run_id=run_id, config=config
     )
-    metadata = _metadata(feed, captured, outcome.hash or "", run_id)
-    raw_store.raw_object_put(key=key, body=body, metadata=metadata, config=config)
     state.pending_hash, state.pending_key, state.pending_captured_at = (
         outcome.hash,
         key,
@@ -204,16 +223,6 @@ def _items(
         raise SourceError(f"{reason} (kept at {key})") from None
 
 
-def _metadata(feed: Feed, captured: datetime, digest: str, run_id: str) -> dict[str, str]:
-    return {
-        RAW_META_SOURCE: feed.source,
-        RAW_META_TYPE: feed.type,
-        RAW_META_CAPTURED_AT: iso(captured),
-        RAW_META_HASH: digest,
-        RAW_META_RUN_ID: run_id,
-    }
-
-
 def _record_success(
     state: FeedState, captured: datetime, config: PipelineConfig, *, changed: bool
 ) -> None:
@@ -258,14 +267,14 @@ UNEXPECTED_REASON = "ingest failed unexpectedly"
 def _describe(exc: Exception, outcome: FeedOutcome) -> tuple[str, str]:
     """The full error (logs, ledger, admin) and a short, safe reason (public pages, APIs)."""
     text = str(exc) if isinstance(exc, PipelineError) else f"{type(exc).__name__}: {exc}"
-    reason = _public_reason(exc)
+    reason = failure_reason(exc)
     if outcome.s3_key and not outcome.message_id:
         text += f" (stored at {outcome.s3_key} but not enqueued; the next run re-sends it)"
         reason += "; the next run sends it again"
     return text[:1000], reason
 
 
-def _public_reason(exc: Exception) -> str:
+def failure_reason(exc: Exception) -> str:
     """Classified where the exception is known: what failed, in words safe for anyone."""
     if isinstance(exc, requests.HTTPError) and exc.response is not None:
         return f"the source answered HTTP {exc.response.status_code}"
@@ -275,6 +284,8 @@ def _public_reason(exc: Exception) -> str:
         return "the source could not be reached"
     if isinstance(exc, requests.RequestException):
         return "the request to the source failed"
+    if isinstance(exc, AddressRefused):
+        return "the source's address is not allowed on this stage"
     if isinstance(exc, SourceError):
         return "the source sent an unusable payload"
     if isinstance(exc, ClientError):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -12,14 +13,22 @@ from botocore.exceptions import ClientError
 from pipeline.core import tracing
 from pipeline.core.clock import iso, utc_now
 from pipeline.core.config import PipelineConfig
-from pipeline.core.constants import CURATED_PK
-from pipeline.core.errors import InvalidItem, InvalidMessage, SourceError, error_code
+from pipeline.core.constants import CURATED_PK, RAW_META_DEFINITION_VERSION
+from pipeline.core.errors import (
+    InvalidItem,
+    InvalidMessage,
+    PipelineError,
+    SourceError,
+    error_code,
+)
 from pipeline.core.limits import item_check, raw_item_problem
 from pipeline.core.logs import log_context
 from pipeline.core.metrics import emit
 from pipeline.core.payloads import content_hash, fingerprint, json_loads_exact
 from pipeline.services.upsert import UpsertCounts, records_upsert
 from pipeline.sources import get_source
+from pipeline.sources.base import Source
+from pipeline.sources.declared import DeclaredSource
 from pipeline.stores import ledger, raw_store
 from pipeline.stores.curated import CuratedRecord
 from pipeline.stores.messages import RawObjectMessage, message_check, message_parse
@@ -104,10 +113,11 @@ def process_message(message: RawObjectMessage, *, config: PipelineConfig) -> Pro
             raise InvalidMessage(
                 f"s3Bucket {message.s3Bucket[:70]!r} is not this stage's raw bucket"
             )
-        body = _read_raw(message, cfg)
-        items = _payload_items(message, body)
+        body, metadata = _read_raw(message, cfg)
+        source = source_of(message.source, metadata)
+        items = _payload_items(message, body, source)
         result = ProcessResult(s3_key=message.s3Key, items=len(items))
-        records = _curate_all(message, items, result)
+        records = _curate_all(message, items, result, source)
         result.counts = records_upsert(records, config=cfg, processed_at=iso(utc_now()))
         _reject_refused(records, result)
         _record_processed(message, result, cfg)
@@ -141,8 +151,21 @@ def _record_processed(
     )
 
 
-def _read_raw(message: RawObjectMessage, config: PipelineConfig) -> bytes:
-    """The body, checked against the message: its hash and its metadata (one GetObject)."""
+def source_of(name: str, metadata: Mapping[str, str]) -> Source:
+    """The source that curates a raw object: for a declared one, the definition version that
+    fetched it (its metadata says which), so a later edit never changes what replay rebuilds.
+    """
+    version = metadata.get(RAW_META_DEFINITION_VERSION, "")
+    if not version.isdigit():
+        return get_source(name)
+    try:
+        return get_source(name, version=int(version))
+    except PipelineError as exc:
+        raise InvalidMessage(f"{exc} (version {version[:12]} of its definition)") from None
+
+
+def _read_raw(message: RawObjectMessage, config: PipelineConfig) -> tuple[bytes, dict[str, str]]:
+    """The body and metadata, checked against the message: hash and metadata (one GetObject)."""
     try:
         body, metadata = raw_store.raw_object_read(key=message.s3Key, config=config)
     except ClientError as exc:
@@ -162,10 +185,10 @@ def _read_raw(message: RawObjectMessage, config: PipelineConfig) -> bytes:
         type_=message.type,
         captured_at=datetime.fromisoformat(message.capturedAt),
     )
-    return body
+    return body, dict(metadata)
 
 
-def _payload_items(message: RawObjectMessage, body: bytes) -> list[Any]:
+def _payload_items(message: RawObjectMessage, body: bytes, source: Source) -> list[Any]:
     try:
         payload = json_loads_exact(body)
     except ValueError as exc:
@@ -174,23 +197,24 @@ def _payload_items(message: RawObjectMessage, body: bytes) -> list[Any]:
         # The whole body is one parse: nesting past Python's limit fails it, not an item.
         raise InvalidMessage(f"raw object {message.s3Key!r} is nested too deeply") from None
     try:
-        return get_source(message.source).items(message.type, payload)
+        return source.items(message.type, payload)
     except SourceError as exc:
         raise InvalidMessage(f"raw object {message.s3Key!r}: {exc}") from None
 
 
 def _curate_all(
-    message: RawObjectMessage, items: list[Any], result: ProcessResult
+    message: RawObjectMessage, items: list[Any], result: ProcessResult, source: Source
 ) -> list[CuratedRecord]:
-    source = get_source(message.source)
     by_id: dict[str, tuple[int, CuratedRecord]] = {}
+    salt = source.curation_digest(message.type) if isinstance(source, DeclaredSource) else None
     for index, item in enumerate(items):
         problem = raw_item_problem(item)
         if problem is not None:
             result.rejections.append(Rejection(index, problem))
             continue
         try:
-            record = _curate_one(message, index, item, source.curate(message.type, item))
+            curated = source.curate(message.type, item)
+            record = _curate_one(message, index, item, curated, salt)
         except InvalidItem as exc:
             result.rejections.append(Rejection(index, str(exc)))
             continue
@@ -209,7 +233,11 @@ def _curate_all(
     return [record for _, record in by_id.values()]
 
 
-def _curate_one(message: RawObjectMessage, index: int, item: Any, curated: Any) -> CuratedRecord:
+def _curate_one(
+    message: RawObjectMessage, index: int, item: Any, curated: Any, salt: str | None
+) -> CuratedRecord:
+    """The record of one item; ``salt`` is a declared source's curation digest (None for a
+    built-in source, whose fingerprint is the item's alone)."""
     record_id = f"{message.source}-{message.type}-{curated.natural_id}"
     attributes = {
         "source": message.source,
@@ -224,7 +252,8 @@ def _curate_one(message: RawObjectMessage, index: int, item: Any, curated: Any) 
     # What DynamoDB would refuse is refused here, before it can cancel the neighbours'
     # transaction; the upsert adds its bookkeeping within the room item_check keeps.
     item_check({CURATED_PK: record_id} | attributes)
-    return CuratedRecord(record_id, _fingerprint(item), _normalised(message.capturedAt), attributes)
+    print_ = _fingerprint(item if salt is None else {"item": item, "curation": salt})
+    return CuratedRecord(record_id, print_, _normalised(message.capturedAt), attributes)
 
 
 def _fingerprint(item: Any) -> str:

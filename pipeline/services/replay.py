@@ -19,7 +19,8 @@ from pipeline.core.config import PipelineConfig
 from pipeline.core.constants import RAW_META_RUN_ID, RAW_PREFIX
 from pipeline.core.errors import InvalidMessage, PipelineError, SourceError
 from pipeline.core.payloads import content_hash, json_loads_exact
-from pipeline.sources import Feed, feeds, get_source
+from pipeline.services.process import source_of
+from pipeline.sources import Feed, feeds
 from pipeline.stores import messages, raw_store
 
 # A range up to this many days lists one date partition per day; a longer or open
@@ -118,7 +119,7 @@ def _replay_one(
         raw_store.raw_metadata_check(
             metadata, source=raw.source, type_=raw.type, captured_at=raw.captured_at
         )
-        items = get_source(raw.source).items(raw.type, json_loads_exact(body))
+        items = source_of(raw.source, metadata).items(raw.type, json_loads_exact(body))
     except InvalidMessage as exc:
         result.skipped.append((raw.key, f"not as ingest wrote it: {exc}"))
         return

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from mypy_boto3_lambda import LambdaClient
     from mypy_boto3_s3 import S3Client
     from mypy_boto3_sqs import SQSClient
+    from mypy_boto3_ssm import SSMClient
     from mypy_boto3_sts import STSClient
 
 _BOTO_CONFIG = Config(
@@ -64,6 +65,11 @@ def sqs(config: PipelineConfig) -> SQSClient:
 
 def dynamodb(config: PipelineConfig) -> DynamoDBClient:
     return _client("dynamodb", config)
+
+
+def ssm(config: PipelineConfig) -> SSMClient:
+    """Parameter Store: declared sources' secrets (``ssm:`` references)."""
+    return _client("ssm", config)
 
 
 def lambda_(config: PipelineConfig) -> LambdaClient:

@@ -45,6 +45,13 @@ class FeedState:
     pending_hash: str | None = None
     pending_key: str | None = None
     pending_captured_at: str | None = None
+    # Declared sources: the hashes of the last run's pages (a page seen then is skipped),
+    # and the incremental cursor the next run asks from.
+    page_hashes: list[str] = field(default_factory=list)
+    cursor_value: str | None = None
+    # The curation digest those pages were stored under: after an edit that changes it,
+    # every page is stored again so the records take the new rules.
+    curation: str | None = None
 
 
 # Public pages and APIs show a failure's short, safe reason, never its error text (AWS's
@@ -90,6 +97,11 @@ class FeedOutcome:
     error: str | None = None  # the full error: logs and the admin only
     reason: str | None = None  # short and safe: what public pages and APIs show
     schema_drift: str | None = None
+    # Declared sources: pages fetched, the definition version that fetched them, and why
+    # the fetch stopped early when it reached a bound (what it fetched is kept).
+    pages: int = 0
+    definition_version: int | None = None
+    stopped: str | None = None
 
     @property
     def public_reason(self) -> str | None:

@@ -2,13 +2,16 @@
 
 The web function faces the internet, so it only reads the pipeline's data: curated and
 ledger items, raw objects, queue depths and a peek at the dead letters. It writes the
-rate limiter's ``THROTTLE#`` counters and the admin's ``JOB#`` job records in the
-ledger (``dynamodb:LeadingKeys``) and the admin's own database under ``admin/``
+rate limiter's ``THROTTLE#`` counters, the admin's ``JOB#`` job records and declared
+sources' ``SOURCEDEF*`` definitions in the ledger (``dynamodb:LeadingKeys``) and the
+admin's own database under ``admin/``
 (operators sign in, the admin logs their actions); it hands every job that writes to
 the worker (``lambda:InvokeFunction`` on the worker only), which never touches the
 admin's database and whose handler (``pipeline.handlers.worker_lambda_handler``) runs
 only the worker's own events (its jobs, its schedule, its queue's batches), so the
 invoke grants no more than those. The worker ingests, processes, replays and recounts.
+Both read declared sources' secrets, and only under the stage's Parameter Store path
+(``/twl-pipeline/<stage>/sources/``).
 Every resource is a name of the stage; a ``*`` appears only where AWS or the data make
 the names (log streams, object keys) and for X-Ray, whose actions take no resource.
 
@@ -32,6 +35,7 @@ from pipeline.core.constants import (
     TYPE_INDEX,
 )
 from pipeline.core.names import ResourceNames
+from pipeline.stores.definitions import SOURCEDEF_PK
 from pipeline.stores.throttle import THROTTLE_PK_PREFIX
 
 Function = Literal["web", "worker"]
@@ -52,6 +56,7 @@ QUEUE_DEPTH = ("sqs:GetQueueAttributes", "sqs:GetQueueUrl")
 # The DLQ page lists dead letters: receive, then release them at once (visibility 0).
 DLQ_PEEK = ("sqs:ChangeMessageVisibility", "sqs:ReceiveMessage")
 QUEUE_WORK = ("sqs:DeleteMessage", "sqs:SendMessage")
+SSM_READ = ("ssm:GetParameter",)
 LOG_ACTIONS = ("logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents")
 # X-Ray's actions support no resource-level permission: "*" is the only resource.
 TRACE_ACTIONS = ("xray:PutTelemetryRecords", "xray:PutTraceSegments")
@@ -103,7 +108,7 @@ def trust_policy(function: Function, account_id: str) -> dict[str, Any]:
 
 def function_policy(function: Function, target: StageTarget) -> dict[str, Any]:
     """The inline policy of one function's role."""
-    shared = [_logs(target, function), _remote_env(target), _traces()]
+    shared = [_logs(target, function), _remote_env(target), _source_secrets(target), _traces()]
     if function == "web":
         statements = [
             _statement("RawRead", ("s3:GetObject",), [target.bucket(f"/{RAW_PREFIX}/*")]),
@@ -112,6 +117,7 @@ def function_policy(function: Function, target: StageTarget) -> dict[str, Any]:
             _statement("TableRead", ITEM_READS, _table_resources(target)),
             _throttle_counters(target),
             _job_records(target),
+            _source_definitions(target),
             _statement("QueueDepth", QUEUE_DEPTH, _queues(target)),
             _statement("DeadLetterPeek", DLQ_PEEK, [target.queue(target.names.dlq)]),
             _statement("InvokeWorker", ("lambda:InvokeFunction",), [_worker(target)]),
@@ -184,6 +190,21 @@ def _job_records(target: StageTarget) -> dict[str, Any]:
     )
 
 
+def _source_definitions(target: StageTarget) -> dict[str, Any]:
+    """Declared sources' definitions, edited in the admin: ``SOURCEDEF*`` keys only.
+
+    A change is one TransactWriteItems (its Puts and Delete authorised item by item): a
+    new version item (``SOURCEDEF#<name>``) and the pointer (``SOURCEDEF``) put or deleted.
+    """
+    condition = {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": [f"{SOURCEDEF_PK}*"]}}
+    return _statement(
+        "SourceDefinitions",
+        ("dynamodb:DeleteItem", "dynamodb:PutItem"),
+        [target.table("ledger")],
+        Condition=condition,
+    )
+
+
 def _raw_objects(target: StageTarget) -> dict[str, Any]:
     """Ingest writes raw and quarantined bodies; processing reads them."""
     resources = [target.bucket(f"/{RAW_PREFIX}/*"), target.bucket(f"/{QUARANTINE_PREFIX}/*")]
@@ -217,6 +238,16 @@ def _remote_env(target: StageTarget) -> dict[str, Any]:
     names = target.names
     key = f"arn:aws:s3:::{names.deployment_bucket}/{names.remote_env_key}"
     return _statement("ZappaRemoteEnv", ("s3:GetObject",), [key])
+
+
+def _source_secrets(target: StageTarget) -> dict[str, Any]:
+    """Declared sources' secrets (``ssm:`` references): the stage's sources path only.
+
+    Both functions fetch declared sources (the worker's runs, the admin's Test on the web).
+    The default ``aws/ssm`` key decrypts SecureStrings without a KMS grant.
+    """
+    path = target.names.source_secrets_path
+    return _statement("SourceSecrets", SSM_READ, [target.arn("ssm", f"parameter{path}*")])
 
 
 def _traces() -> dict[str, Any]:

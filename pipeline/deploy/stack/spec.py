@@ -14,7 +14,7 @@ from pipeline.core.config import PipelineConfig
 from pipeline.core.constants import MAX_RECEIVE_COUNT
 from pipeline.core.names import ResourceNames, resource_names
 from pipeline.deploy.zappa_steps import stage_environment, stage_setting
-from pipeline.sources import Feed, feeds
+from pipeline.sources import Feed, builtin_names, feeds
 
 # Raw objects move to a cheaper class after this many days; never deleted.
 DEFAULT_ARCHIVE_AFTER_DAYS = 90
@@ -58,7 +58,7 @@ def spec_from_config(config: PipelineConfig, options: StackOptions | None = None
         worker_timeout_seconds=config.worker_timeout_seconds,
         max_receive_count=config.max_receive_count,
         options=chosen,
-        feeds=tuple(feeds(config.enabled_sources)),
+        feeds=tuple(feeds(config.enabled_sources or sorted(builtin_names()))),
     )
 
 
@@ -71,14 +71,15 @@ def spec_for_stage(stage: str, options: StackOptions | None = None) -> StackSpec
     env = stage_environment(f"{stage}_worker") or stage_environment(stage)
     timeout = int(env.get("TWL_WORKER_TIMEOUT_SECONDS") or DEFAULT_WORKER_TIMEOUT_SECONDS)
     # Only the feeds the stage's schedule ingests get a feed-stale alarm: another
-    # source's alarm would see no data, which it counts as stale, for ever.
+    # source's alarm would see no data, which it counts as stale, for ever. Declared sources
+    # come and go without a deploy: the template has no alarm of theirs (docs/SOURCES.md).
     enabled = [s.strip() for s in env.get("TWL_ENABLED_SOURCES", "").split(",") if s.strip()]
     return StackSpec(
         names=resource_names(stage, env),
         worker_timeout_seconds=timeout,
         max_receive_count=MAX_RECEIVE_COUNT,
         options=options or StackOptions(),
-        feeds=tuple(feeds(enabled or None)),
+        feeds=tuple(feeds(enabled or sorted(builtin_names()))),
     )
 
 

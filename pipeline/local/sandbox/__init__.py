@@ -13,13 +13,25 @@ What lives here:
 - ``registry``: the ``FakeApi`` contract and ``FAKES``, every fake module found here.
 - ``jsonplaceholder``, ``randomuser``: the fakes (JSONPlaceholder; RandomUser 1.4, whose
   people Faker makes, see ``_nationalities``). A fake for another source is one more module.
+- ``catalog``: a generic API for declared sources (``server.catalog_url``): 95 fixed items
+  with every paginator style, bearer/API-key/basic auth, a nested selector, ``updated_since``.
 
 It imports nothing from the rest of ``pipeline``, so it can stand in for the real APIs
 without the pipeline's settings.
 """
 
+from pipeline.local.sandbox._common import FakeReply, FakeRequest
 from pipeline.local.sandbox.faults import Fault, FaultRegistry
-from pipeline.local.sandbox.registry import FAKES, FakeApi
+from pipeline.local.sandbox.registry import FAKES, FakeApi, HttpFakeApi
 from pipeline.local.sandbox.server import SandboxServer
 
-__all__ = ["FAKES", "FakeApi", "Fault", "FaultRegistry", "SandboxServer"]
+__all__ = [
+    "FAKES",
+    "FakeApi",
+    "FakeReply",
+    "FakeRequest",
+    "Fault",
+    "FaultRegistry",
+    "HttpFakeApi",
+    "SandboxServer",
+]

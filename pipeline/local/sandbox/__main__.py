@@ -8,6 +8,7 @@ import threading
 from collections.abc import Sequence
 
 from pipeline.local import sandbox
+from pipeline.local.sandbox import registry
 from pipeline.local.sandbox.registry import CONTROL_PREFIX
 from pipeline.local.sandbox.server import SandboxServer
 
@@ -27,11 +28,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         server.start()
     except OSError as exc:
         parser.exit(2, f"cannot listen on {args.host}:{args.port}: {exc}\n")
-    width = max(len(source) for source in server.source_urls()) + 1
+    generic = [name for name, fake in registry.FAKES.items() if registry.is_generic(fake)]
+    width = max(len(source) for source in [*server.source_urls(), *generic]) + 1
     for source, url in server.source_urls().items():
         # RandomUser's base URL is not itself an endpoint; show where people come from.
         shown = f"{url}/api/" if source == "randomuser" else url
         print(f"{source + ':':<{width}} {shown}")
+    for name in generic:
+        print(f"{name + ':':<{width}} {server.url_for(name)} (for declared sources)")
     print(f"{'faults/stats:':<{width}} {server.url}{CONTROL_PREFIX}/faults, {CONTROL_PREFIX}/stats")
     print("Ctrl-C to stop.")
     try:

@@ -4,6 +4,14 @@ A fake API is a module of this package that declares ``SOURCE`` (the pipeline so
 stands in for), ``PREFIX`` (where the server mounts it) and ``respond``. Adding a fake for a
 new source is one new module: discovery imports each public module here and keeps those that
 fit the contract, so nothing else has to list it.
+
+Two optional members extend the contract without changing it. A fake that also defines
+``respond_http(request: FakeRequest) -> FakeReply`` (an ``HttpFakeApi``) is served through
+it, so it can read request headers and set response headers (auth, ``Link``); ``respond``
+must still answer on its own, for callers without headers (the tests' in-process
+``sources`` fixture). A fake with ``GENERIC = True`` stands in for no built-in source (it
+serves declared sources, whose base URL is in their definition), so ``source_urls()``
+leaves it out while ``url_for()`` still finds it.
 """
 
 from __future__ import annotations
@@ -12,6 +20,8 @@ import importlib
 import pkgutil
 from pathlib import Path
 from typing import Protocol, runtime_checkable
+
+from pipeline.local.sandbox._common import FakeReply, FakeRequest
 
 # Modules of the package that are machinery, not fakes. Importing them from here would also
 # be circular (server imports this module); "_"-prefixed modules are skipped as well.
@@ -33,6 +43,20 @@ class FakeApi(Protocol):
         ``base_url`` is the server's own URL, for bodies that link back to it.
         """
         ...
+
+
+@runtime_checkable
+class HttpFakeApi(FakeApi, Protocol):
+    """A fake that also sees request headers and may set response headers."""
+
+    def respond_http(self, request: FakeRequest) -> FakeReply:
+        """The reply to ``request`` (its path is below ``PREFIX``)."""
+        ...
+
+
+def is_generic(fake: FakeApi) -> bool:
+    """Whether ``fake`` serves declared sources rather than standing in for a built-in one."""
+    return getattr(fake, "GENERIC", False) is True
 
 
 def _check(fake: FakeApi, found: dict[str, FakeApi]) -> None:

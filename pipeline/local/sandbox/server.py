@@ -1,7 +1,8 @@
 """The sandbox's HTTP server: ``SandboxServer``, its request handler and the control endpoint.
 
 A threaded ``http.server`` on loopback mounts every fake in ``registry.FAKES`` at its
-``PREFIX``, applies the active faults (``faults.py``) before routing, and serves
+``PREFIX`` (passing the request headers to, and sending the reply headers of, a fake with
+``respond_http``), applies the active faults (``faults.py``) before routing, and serves
 ``/_sandbox/faults`` (GET lists, POST adds, DELETE clears) and ``/_sandbox/stats``
 (GET counts data requests per path, DELETE resets them).
 """
@@ -17,14 +18,20 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from pipeline.local.sandbox import registry
-from pipeline.local.sandbox._common import JSON_CONTENT_TYPE, NOT_FOUND_BODY, dumps
+from pipeline.local.sandbox._common import (
+    JSON_CONTENT_TYPE,
+    NOT_FOUND_BODY,
+    FakeReply,
+    FakeRequest,
+    dumps,
+)
 from pipeline.local.sandbox.faults import Fault, FaultRegistry
 from pipeline.local.sandbox.registry import CONTROL_PREFIX
 
@@ -38,13 +45,22 @@ def _status_phrase(status: int) -> str:
         return f"HTTP {status}"
 
 
-def route(path: str, query: dict[str, list[str]], base_url: str) -> tuple[int, bytes]:
-    """Status and JSON body for a GET of ``path`` on the sandbox."""
-    found = registry.find(path)
+def dispatch(request: FakeRequest) -> FakeReply:
+    """The reply to a GET on the sandbox; ``request.path`` is the full path."""
+    found = registry.find(request.path)
     if found is None:
-        return 404, NOT_FOUND_BODY
+        return FakeReply(404, NOT_FOUND_BODY)
     fake, rest = found
-    return fake.respond(rest, query, base_url)
+    if isinstance(fake, registry.HttpFakeApi):
+        return fake.respond_http(replace(request, path=rest))
+    status, body = fake.respond(rest, request.query, request.base_url)
+    return FakeReply(status, body)
+
+
+def route(path: str, query: dict[str, list[str]], base_url: str) -> tuple[int, bytes]:
+    """Status and JSON body for a GET of ``path`` on the sandbox, sent without headers."""
+    reply = dispatch(FakeRequest(path, query, base_url))
+    return reply.status, reply.body
 
 
 class _HTTPServer(ThreadingHTTPServer):
@@ -114,11 +130,13 @@ class _Handler(BaseHTTPRequestHandler):
         if self.command != "GET":
             self._send_json(405, {"error": "Method Not Allowed"}, {"Allow": "GET"})
             return
-        status, payload = route(url.path, parse_qs(url.query), sandbox.url)
+        headers = {name.lower(): value for name, value in self.headers.items()}
+        reply = dispatch(FakeRequest(url.path, parse_qs(url.query), sandbox.url, headers))
+        status, payload = reply.status, reply.body
         if fault is not None and fault.kind == "malformed":
             # Half of a JSON document is never valid JSON (brackets stay open).
             status, payload = 200, payload[: max(1, len(payload) // 2)]
-        self._send(status, payload)
+        self._send(status, payload, dict(reply.headers))
 
     def _apply_fault(self, fault: Fault) -> bool:
         """Apply a fault; True when the response has been dealt with entirely."""
@@ -246,8 +264,15 @@ class SandboxServer:
         return f"http://{self.host}:{self.port}"
 
     def source_urls(self) -> dict[str, str]:
-        """Base URL per pipeline source name, for every fake this server mounts."""
-        return {source: self.url + fake.PREFIX for source, fake in registry.FAKES.items()}
+        """Base URL per built-in source name, for every fake this server mounts for one.
+
+        Generic fakes (``registry.is_generic``: the catalog) are left out: no built-in
+        source reads them; ``url_for`` has their URLs.
+        """
+        fakes = registry.FAKES.items()
+        return {
+            name: self.url + fake.PREFIX for name, fake in fakes if not registry.is_generic(fake)
+        }
 
     def url_for(self, source: str) -> str:
         """Base URL to use in place of ``source``'s real API; KeyError for an unknown source."""
@@ -266,6 +291,11 @@ class SandboxServer:
     def randomuser_url(self) -> str:
         """Base URL to use in place of https://randomuser.me (append /api/)."""
         return self.url_for("randomuser")
+
+    @property
+    def catalog_url(self) -> str:
+        """Base URL of the generic catalog API, for declared sources' ``client.base_url``."""
+        return self.url_for("catalog")
 
     # ---- request statistics
 
