@@ -191,6 +191,15 @@ class FeedOutcomeSerializer(serializers.Serializer):
         help_text="why the feed failed, in short; details are for staff",
     )
     schema_drift = serializers.CharField(allow_null=True, required=False)
+    pages = serializers.IntegerField(
+        required=False, help_text="pages fetched (declared sources; 0 for a built-in feed)"
+    )
+    definition_version = serializers.IntegerField(
+        allow_null=True, required=False, help_text="the declared source's definition version"
+    )
+    stopped = serializers.CharField(
+        allow_null=True, required=False, help_text="why the fetch stopped at a per-run bound"
+    )
 
 
 class RunSerializer(serializers.Serializer):

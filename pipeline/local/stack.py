@@ -31,7 +31,7 @@ from pipeline.local.admin_user import NotLocal, database_not_local, is_loopback
 from pipeline.local.emulator import Emulator
 from pipeline.local.poller import Handler, poll_once
 from pipeline.services.ingest import ingest
-from pipeline.sources import SOURCES
+from pipeline.sources import builtin_names
 from pipeline.stores import aws
 
 log = logging.getLogger("pipeline.local")
@@ -302,12 +302,22 @@ class LocalStack(EmbeddedServices):
         """Stop loops first, then servers; safe to call twice."""
         self._close()
 
+    def _catalog_line(self) -> list[str]:
+        sandbox = getattr(self, "sandbox", None)
+        if sandbox is None:
+            return []
+        return [f"  Catalog (for a declared source, README) {sandbox.catalog_url}"]
+
     def describe(self) -> list[str]:
         """What runs where, for the banner."""
         cfg = get_config()
         lines = [
             f"  AWS emulator (moto)  {self.urls.get('aws')}",
-            *(f"  {name:<20} {cfg.base_url(name) or '(its public API)'}" for name in SOURCES),
+            *(
+                f"  {name:<20} {cfg.base_url(name) or '(its public API)'}"
+                for name in sorted(builtin_names())
+            ),
+            *self._catalog_line(),
             f"  Raw bucket           s3://{cfg.raw_bucket}",
             f"  Queue / DLQ          {cfg.queue_name} / {cfg.dlq_name}",
             f"  Curated table        {cfg.curated_table}",

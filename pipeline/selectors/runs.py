@@ -48,7 +48,8 @@ class RunCheck:
         return all(f.state != "mismatch" for f in self.feeds)
 
 
-def _check(feed: FeedOutcome, processed: dict[str, Any] | None) -> FeedCheck:
+def _check(feed: FeedOutcome, entries: list[dict[str, Any]]) -> FeedCheck:
+    """A declared feed has one processed entry per stored page; a built-in feed has one."""
     check = FeedCheck(
         feed.source,
         feed.type,
@@ -66,15 +67,22 @@ def _check(feed: FeedOutcome, processed: dict[str, Any] | None) -> FeedCheck:
     if feed.outcome == "unchanged":
         check.note = "unchanged payload: nothing to process"
         return check
-    if processed is None:
-        check.state, check.note = "pending", "sent, not processed yet"
+    objects = feed.pages_stored if feed.stored_items is not None else 1
+    if len(entries) < objects:
+        check.state = "pending"
+        check.note = (
+            f"sent, {len(entries)} of {objects} pages processed"
+            if objects > 1
+            else "sent, not processed yet"
+        )
         return check
-    check.processed = {k: int(processed.get(k, 0)) for k in ("items", *CLASSES)}
+    check.processed = {k: sum(int(e.get(k, 0)) for e in entries) for k in ("items", *CLASSES)}
     accounted = sum(check.processed[k] for k in CLASSES)
-    if check.processed["items"] != feed.item_count or accounted != feed.item_count:
+    expected = feed.item_count if feed.stored_items is None else feed.stored_items
+    if check.processed["items"] != expected or accounted != expected:
         check.state = "mismatch"
         items = check.processed["items"]
-        check.note = f"fetched {feed.item_count}, processed {items}, accounted {accounted}"
+        check.note = f"fetched {expected}, processed {items}, accounted {accounted}"
     return check
 
 
@@ -83,8 +91,10 @@ def run_check(run: RunRecord, *, config: PipelineConfig) -> RunCheck:
     entries = [
         i for i in ledger.run_items(run.run_id, config=config) if i.get("kind") == "processed"
     ]
-    processed = {(e["source"], e["type"]): e for e in entries}
-    return RunCheck(run, [_check(f, processed.get((f.source, f.type))) for f in run.feeds])
+    processed: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for entry in entries:
+        processed.setdefault((entry["source"], entry["type"]), []).append(entry)
+    return RunCheck(run, [_check(f, processed.get((f.source, f.type), [])) for f in run.feeds])
 
 
 def runs_check(*, limit: int = 20, config: PipelineConfig) -> list[RunCheck]:

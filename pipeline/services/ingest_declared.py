@@ -85,6 +85,7 @@ def ingest_declared_feed(
 ) -> None:
     """Fetch the feed's pages, store and announce each new one, then move the feed's state on."""
     outcome.definition_version = source.version
+    outcome.stored_items = 0
     fetched = fetch_pages(
         source,
         feed.type,
@@ -132,6 +133,8 @@ def ingest_declared_feed(
             )
             hashes.append(digest)
             announced.append(digest)
+            outcome.pages_stored += 1
+            outcome.stored_items = (outcome.stored_items or 0) + page.item_count
             state.last_hash, state.last_key, state.last_captured_at = digest, key, iso(captured)
     except Exception:
         if announced:

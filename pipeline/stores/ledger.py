@@ -102,6 +102,10 @@ class FeedOutcome:
     pages: int = 0
     definition_version: int | None = None
     stopped: str | None = None
+    # Of those pages, the ones stored and announced, and their items (the rest were
+    # unchanged since the last run); None for a built-in feed, whose one body is it all.
+    pages_stored: int = 0
+    stored_items: int | None = None
 
     @property
     def public_reason(self) -> str | None:

@@ -21,6 +21,7 @@ from pipeline.local.sandbox import catalog as catalog_fake
 from pipeline.services.definitions import definition_save
 from pipeline.services.ingest import ingest
 from pipeline.services.process import process_body
+from pipeline.selectors.runs import run_check
 from pipeline.services.replay import replay
 from pipeline.sources.declared.paths import flatten
 from pipeline.stores import aws, ledger, messages
@@ -61,7 +62,11 @@ def catalog(base_url: str, **resource: Any) -> dict[str, Any]:
         "resources": [
             {
                 "name": "item",
-                "endpoint": {"path": "/items", "params": {"size": 20}, "data_selector": "data.items"},
+                "endpoint": {
+                    "path": "/items",
+                    "params": {"size": 20},
+                    "data_selector": "data.items",
+                },
                 "primary_key": "id",
                 "title": "{name} ({sku})",
                 "fields": {"exclude": ["internal"], "personal": ["owner.email"]},
@@ -144,6 +149,17 @@ def test_a_defined_source_flows_to_the_api_the_dashboard_and_the_analytics(
     assert len(catalog_results) == len(results) == 5
     assert sum(r["inserted"] for r in catalog_results) == 95
     assert all(r["rejected"] == 0 for r in catalog_results)
+    # The run reconciles page by page: 5 processed objects account for its 95 items.
+    check = run_check(run, config=site)
+    assert check.complete and check.reconciles, [(f.state, f.note) for f in check.feeds]
+    assert check.feeds[0].processed == {
+        "items": 95,
+        "inserted": 95,
+        "updated": 0,
+        "unchanged": 0,
+        "stale": 0,
+        "rejected": 0,
+    }
 
     # Anonymous readers: every record, no excluded field, the personal one withheld.
     public = listed(client, "source=catalog")
@@ -229,6 +245,7 @@ def test_an_incremental_cursor_asks_only_for_what_changed_since_the_last_run(sit
     # Only the items at the newest cursor come back (>= it): a new page, stored once...
     assert second.item_count == sum(1 for i in ITEMS if i["updated_at"] == newest)
     assert second.outcome == "stored"
+    assert (second.pages, second.pages_stored, second.stored_items) == (1, 1, second.item_count)
     assert sandbox.stats()["requests"] == {"/catalog/items": 1}
     # ... and the same page again is unchanged.
     assert ingest(sources=["catalog"], config=site).feeds[0].outcome == "unchanged"
