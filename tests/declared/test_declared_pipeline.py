@@ -18,10 +18,10 @@ from django.core.management import call_command
 from pipeline.core.config import get_config
 from pipeline.local.sandbox import SandboxServer
 from pipeline.local.sandbox import catalog as catalog_fake
+from pipeline.selectors.runs import run_check
 from pipeline.services.definitions import definition_save
 from pipeline.services.ingest import ingest
 from pipeline.services.process import process_body
-from pipeline.selectors.runs import run_check
 from pipeline.services.replay import replay
 from pipeline.sources.declared.paths import flatten
 from pipeline.stores import aws, ledger, messages
