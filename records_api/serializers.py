@@ -198,7 +198,10 @@ class FeedOutcomeSerializer(serializers.Serializer):
         allow_null=True, required=False, help_text="the declared source's definition version"
     )
     stopped = serializers.CharField(
-        allow_null=True, required=False, help_text="why the fetch stopped at a per-run bound"
+        source="public_stopped",
+        allow_null=True,
+        required=False,
+        help_text="why the fetch stopped early (a per-run bound; details are for staff)",
     )
 
 

@@ -190,6 +190,10 @@ class DefinitionForm(forms.Form):
             self._unparsed.add(field)
             self.add_error(field, f"is not JSON: {exc}")
             return None
+        except RecursionError:
+            self._unparsed.add(field)
+            self.add_error(field, "is nested too deeply")
+            return None
 
 
 def _auth(cleaned: dict[str, Any]) -> dict[str, Any] | None:

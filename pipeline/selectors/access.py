@@ -82,9 +82,23 @@ def record_shown(record: dict[str, Any], *, personal: bool) -> dict[str, Any]:
     if isinstance(data, dict):
         shown["data"] = {k: v for k, v in data.items() if not withheld(k, hidden)}
     neutral = source.neutral_title(record["type"], natural_id(record))
+    if neutral is None and isinstance(data, dict) and _names_someone(record, data, hidden):
+        # A title curated under an older definition can still read a personal field.
+        neutral = f"{record['source']} {record['type']} {natural_id(record)}"
     if neutral is not None:
         shown["title"] = neutral
     return shown
+
+
+# Shorter personal values ("NY", "1") are too common in titles to say anything.
+_TELLING_CHARS = 3
+
+
+def _names_someone(record: dict[str, Any], data: dict[str, Any], hidden: frozenset[str]) -> bool:
+    """Whether the record's title shows the text of one of its withheld fields."""
+    title = str(record.get("title") or "")
+    values = (str(v) for k, v in data.items() if withheld(k, hidden) and isinstance(v, str | int))
+    return any(len(v) >= _TELLING_CHARS and v in title for v in values)
 
 
 def records_shown(records: list[dict[str, Any]], *, personal: bool) -> list[dict[str, Any]]:

@@ -150,6 +150,10 @@ def definitions_import(
             errors += [FieldError(f"[{index}].{e.path}", e.message) for e in exc.errors]
             continue
         name = canonical["name"]
+        stored = json.dumps(canonical, separators=(",", ":"), ensure_ascii=False).encode()
+        if len(stored) > MAX_DEFINITION_BYTES:
+            limit = f"{MAX_DEFINITION_BYTES:,} bytes"
+            errors.append(FieldError(f"[{index}].definition", f"is over {limit} with defaults"))
         if name in seen:
             errors.append(
                 FieldError(f"[{index}].name", f"{name!r} is also definition [{seen[name]}]")
@@ -225,6 +229,8 @@ def _entries(text: str) -> list[Any]:
         data = json.loads(text)
     except ValueError as exc:
         raise DefinitionInvalid((FieldError("file", f"is not JSON: {exc}"),)) from None
+    except RecursionError:
+        raise DefinitionInvalid((FieldError("file", "is nested too deeply"),)) from None
     if isinstance(data, dict) and set(data) == {EXPORT_KEY}:
         data = data[EXPORT_KEY]
     if isinstance(data, dict):

@@ -179,6 +179,7 @@ def _address_class(address: IPAddress) -> str | None:
         (address in _METADATA, "the instance metadata address"),
         (address.is_link_local, "a link-local address"),
         (address.is_multicast, "a multicast address"),
+        (address.version == 6 and address.is_site_local, "a site-local address"),
         (address.version == 4 and address in _CGNAT, "a shared (carrier-grade NAT) address"),
         (address.is_reserved, "a reserved address"),
         (address.is_private, "a private address"),

@@ -86,12 +86,16 @@ def ingest_declared_feed(
     """Fetch the feed's pages, store and announce each new one, then move the feed's state on."""
     outcome.definition_version = source.version
     outcome.stored_items = 0
+    curation = source.curation_digest(feed.type)
+    # New curation rules: every record must be fetched again to take them, so an
+    # incremental source starts over from its initial value.
+    same_rules = state.curation == curation
     fetched = fetch_pages(
         source,
         feed.type,
         config=config,
         session=session,
-        cursor_value=state.cursor_value,
+        cursor_value=state.cursor_value if same_rules else None,
         mode="run",
     )
     outcome.pages = len(fetched.pages)
@@ -100,8 +104,7 @@ def ingest_declared_feed(
     outcome.bytes = sum(len(page.body) for page in fetched.pages)
     if fetched.stopped:
         log.warning("%s/%s: %s", feed.source, feed.type, fetched.stopped)
-    curation = source.curation_digest(feed.type)
-    seen_before = set(state.page_hashes) if state.curation == curation else set()
+    seen_before = set(state.page_hashes) if same_rules else set()
     hashes: list[str] = []
     announced: list[str] = []
     try:

@@ -108,6 +108,16 @@ class FeedOutcome:
     stored_items: int | None = None
 
     @property
+    def public_stopped(self) -> str | None:
+        """What public pages may say of an early stop: a bound's own words (counts only), else
+        that a later page failed; the failure itself (URLs, hosts) is for staff."""
+        if not self.stopped:
+            return None
+        if self.stopped.startswith("stopped at "):
+            return self.stopped
+        return "stopped early: a later page could not be fetched; the details are in the admin"
+
+    @property
     def public_reason(self) -> str | None:
         return public_reason(self.reason, self.error)
 
@@ -145,14 +155,15 @@ def feed_state_get(*, source: str, type_: str, config: PipelineConfig) -> FeedSt
 def feed_states_get(feeds: Iterable[tuple[str, str]], *, config: PipelineConfig) -> list[FeedState]:
     """The states of several feeds (source, type) in one BatchGetItem, in the order asked."""
     wanted = list(dict.fromkeys(feeds))
-    request: KeysAndAttributesTypeDef = {
-        "Keys": [to_item(_feed_pk(s, t)) for s, t in wanted],
-        "ConsistentRead": True,
-    }
-    found = {
-        (d.get("source"), d.get("type")): d
-        for d in batch_get(aws.dynamodb(config), config.ledger_table, request)
-    }
+    found: dict[tuple[Any, Any], dict[str, Any]] = {}
+    # BatchGetItem takes 100 keys at most; declared sources can bring more feeds.
+    for start in range(0, len(wanted), 100):
+        request: KeysAndAttributesTypeDef = {
+            "Keys": [to_item(_feed_pk(s, t)) for s, t in wanted[start : start + 100]],
+            "ConsistentRead": True,
+        }
+        for d in batch_get(aws.dynamodb(config), config.ledger_table, request):
+            found[(d.get("source"), d.get("type"))] = d
     return [_feed_state(s, t, found.get((s, t), {})) for s, t in wanted]
 
 

@@ -330,3 +330,44 @@ def test_a_paused_source_is_not_fetched_by_the_schedule_or_a_default_run(site, s
     for run in (ingest(trigger="local-schedule", config=site), ingest(config=site)):
         assert "catalog" not in {f.source for f in run.feeds}
     assert sandbox.stats()["requests"] == {}
+
+
+def test_an_edit_hides_at_once_what_it_makes_personal_and_restarts_an_incremental_cursor(
+    site, sandbox, client
+):
+    definition = catalog(sandbox.catalog_url, title="{owner.name}")
+    definition["resources"][0]["incremental"] = {
+        "cursor_path": "updated_at",
+        "param": "updated_since",
+    }
+    definition["resources"][0]["fields"]["personal"] = ["owner"]
+    definition_save(definition, actor="test", config=site)
+    ingest(sources=["catalog"], config=site)
+    drain(site)
+    names = {i["owner"]["name"] for i in ITEMS}
+    # The title stops reading the owner; until the next run, records keep their old titles,
+    # which still name a person: anonymous readers get the neutral title for them.
+    edited = json.loads(json.dumps(definition))
+    edited["resources"][0]["title"] = "{sku}"
+    edited["resources"][0]["fields"]["exclude"] = ["internal", "price"]
+    definition_save(edited, actor="test", config=site)
+    shown = listed(client, "source=catalog")
+    assert not names & {r["title"] for r in shown}
+    # New rules: the incremental source starts over, so every record takes them.
+    [feed] = ingest(sources=["catalog"], config=site).feeds
+    assert feed.item_count == 95
+    drain(site)
+    after = listed(client, "source=catalog")
+    assert all("price" not in r["data"] for r in after)
+    assert {r["title"] for r in after} == {i["sku"] for i in ITEMS}
+
+
+def test_public_pages_say_why_a_fetch_stopped_without_its_internal_text():
+    from pipeline.stores.ledger import FeedOutcome
+
+    failed = FeedOutcome(source="catalog", type="item", outcome="stored")
+    failed.stopped = "stopped after page 1: page 2 failed: 500 for url: http://10.1.2.3/x?t=secret"
+    assert "10.1.2.3" not in (failed.public_stopped or "")
+    bound = FeedOutcome(source="catalog", type="item", outcome="stored")
+    bound.stopped = "stopped at the page bound (2 pages); 2 pages, 40 records kept"
+    assert bound.public_stopped == bound.stopped
