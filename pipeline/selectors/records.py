@@ -26,9 +26,10 @@ from pipeline.core.constants import (
     TYPE_INDEX,
     TYPE_INDEX_PK,
 )
-from pipeline.core.errors import BadRequest, NotFound, Unshowable
+from pipeline.core.errors import BadRequest, NotFound, PipelineError, Unshowable
 from pipeline.core.payloads import json_loads_exact
-from pipeline.sources import SOURCES, get_source, known_types
+from pipeline.sources import SOURCES, get_source, known_types, object_source
+from pipeline.sources.base import Source
 from pipeline.stores import raw_store
 from pipeline.stores.curated import IndexPartition, index_edge, index_page, record_get
 from pipeline.stores.dynamo import from_item
@@ -172,8 +173,14 @@ def record_raw_item(
     Pass ``record`` when the caller already read it, to save a GetItem.
     """
     record = record or record_detail(record_id, config=config)
-    body = raw_store.raw_object_get(key=record["raw_s3_key"], config=config)
-    source = get_source(record["source"])
+    body, metadata = raw_store.raw_object_read(key=record["raw_s3_key"], config=config)
+    try:
+        # The version that fetched it reads its items; a deleted source's raw item is gone
+        # from the API with it (the object itself stays in the raw layer).
+        source = object_source(record["source"], metadata)
+        current = get_source(record["source"])
+    except PipelineError:
+        raise NotFound(f"the source of record {record['id']} is no longer declared") from None
     items = source.items(record["type"], _parse_on_a_fresh_stack(body, record["raw_s3_key"]))
     index = int(record.get("raw_index", -1))
     if not 0 <= index < len(items):
@@ -182,8 +189,15 @@ def record_raw_item(
         "id": record["id"],
         "raw_s3_key": record["raw_s3_key"],
         "raw_index": index,
-        "item": source.redact(record["type"], items[index]),
+        # Stripped by the rules it was fetched under and by today's, whichever remove more.
+        "item": _redacted(record["type"], items[index], source, current),
     }
+
+
+def _redacted(type_: str, item: Any, fetched_by: Source, current: Source) -> Any:
+    """Stripped by the rules it was fetched under and by today's, whichever remove more."""
+    item = fetched_by.redact(type_, item)
+    return current.redact(type_, item) if type_ in current.types else item
 
 
 def _parse_on_a_fresh_stack(body: bytes, key: str) -> Any:

@@ -26,7 +26,7 @@ from pipeline.core.logs import log_context
 from pipeline.core.metrics import emit
 from pipeline.core.payloads import content_hash, fingerprint, json_loads_exact
 from pipeline.services.upsert import UpsertCounts, records_upsert
-from pipeline.sources import get_source
+from pipeline.sources import object_source
 from pipeline.sources.base import Source
 from pipeline.sources.declared import DeclaredSource
 from pipeline.stores import ledger, raw_store
@@ -155,13 +155,11 @@ def source_of(name: str, metadata: Mapping[str, str]) -> Source:
     """The source that curates a raw object: for a declared one, the definition version that
     fetched it (its metadata says which), so a later edit never changes what replay rebuilds.
     """
-    version = metadata.get(RAW_META_DEFINITION_VERSION, "")
-    if not version.isdigit():
-        return get_source(name)
     try:
-        return get_source(name, version=int(version))
+        return object_source(name, metadata)
     except PipelineError as exc:
-        raise InvalidMessage(f"{exc} (version {version[:12]} of its definition)") from None
+        version = metadata.get(RAW_META_DEFINITION_VERSION, "")[:12]
+        raise InvalidMessage(f"{exc} (version {version or 'none'} of its definition)") from None
 
 
 def _read_raw(message: RawObjectMessage, config: PipelineConfig) -> tuple[bytes, dict[str, str]]:

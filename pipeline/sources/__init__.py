@@ -32,6 +32,7 @@ from collections.abc import (
 from dataclasses import dataclass
 
 from pipeline.core.config import PipelineConfig
+from pipeline.core.constants import RAW_META_DEFINITION_VERSION
 from pipeline.core.errors import PipelineError
 from pipeline.sources.base import Source
 
@@ -218,3 +219,14 @@ def is_known_feed(source: str, type_: str) -> bool:
 def known_types() -> list[str]:
     """Every type name any source offers, sorted."""
     return sorted({t for s in SOURCES.values() for t in s.types})
+
+
+def object_source(name: str, metadata: Mapping[str, str]) -> Source:
+    """The source that curates a raw object: for a declared one, the definition version that
+    fetched it (the object's ``definition-version`` metadata), so a later edit never changes
+    what replay rebuilds or what its raw item shows. PipelineError when it is not known.
+    """
+    version = metadata.get(RAW_META_DEFINITION_VERSION, "")
+    if not version.isdigit():
+        return get_source(name)
+    return get_source(name, version=int(version))

@@ -371,3 +371,23 @@ def test_public_pages_say_why_a_fetch_stopped_without_its_internal_text():
     bound = FeedOutcome(source="catalog", type="item", outcome="stored")
     bound.stopped = "stopped at the page bound (2 pages); 2 pages, 40 records kept"
     assert bound.public_stopped == bound.stopped
+
+
+def test_a_raw_item_is_read_by_its_fetching_version_and_a_deleted_sources_is_a_404(
+    site, sandbox, personal_client
+):
+    from pipeline.services.definitions import definition_remove
+
+    definition_save(catalog(sandbox.catalog_url), actor="test", config=site)
+    ingest(sources=["catalog"], config=site)
+    drain(site)
+    # A new selector and endpoint: the old objects are still read with version 1.
+    edited = catalog(sandbox.catalog_url)
+    edited["resources"][0]["endpoint"] = {"path": "/single", "data_selector": ""}
+    definition_save(edited, actor="test", config=site)
+    raw = personal_client.get("/api/records/catalog-item-7/raw")
+    assert raw.status_code == 200, raw.content[:300]
+    assert raw.json()["item"]["sku"] == ITEMS[6]["sku"] and "internal" not in raw.json()["item"]
+    definition_remove("catalog", actor="test", config=site)
+    gone = personal_client.get("/api/records/catalog-item-7/raw")
+    assert gone.status_code == 404 and gone.json()["error"] == "not_found"
