@@ -30,7 +30,6 @@ from pipeline.selectors.seed import (
     seed_record_detail,
     seed_record_list,
 )
-from pipeline.sources import SOURCES
 from records_api.access import reads_personal
 from records_api.api import ERRORS
 from records_api.serializers import ErrorSerializer
@@ -41,7 +40,9 @@ LIST_PARAMETERS = [
     OpenApiParameter(
         "source",
         str,
-        description=f"one of {', '.join(SOURCES)}; empty means all, any other is an empty page",
+        description=(
+            "a source's name (GET /api/ lists them); empty means all, any other is an empty page"
+        ),
     ),
     OpenApiParameter(
         "limit",

@@ -10,9 +10,10 @@ from rest_framework import serializers
 from rest_framework.reverse import reverse
 
 from pipeline.core.constants import PERSONAL_DATA_SCOPE
-from pipeline.selectors.access import personal_feeds
+from pipeline.selectors.access import personal_fields
 from pipeline.selectors.records import MAX_ID_LENGTH
-from pipeline.sources import SOURCES, known_types
+from pipeline.sources import SOURCES, builtin_names, builtin_types, known_types
+from pipeline.sources import feeds as source_feeds
 
 MAX_LIMIT = 100
 INCLUDED = "included"
@@ -34,8 +35,12 @@ class QueryIntegerField(serializers.IntegerField):
 
 class RecordListParams(serializers.Serializer):
     # Empty means "all", as an HTML form's "any" option submits it.
-    source = serializers.ChoiceField(choices=sorted(SOURCES), required=False, allow_blank=True)  # type: ignore[assignment]
-    type = serializers.ChoiceField(choices=known_types(), required=False, allow_blank=True)
+    # At import only the built-in sources, which cost no read (a Lambda cold start imports
+    # this); each instance validates against the registry as it is now, declared ones too.
+    source = serializers.ChoiceField(
+        choices=sorted(builtin_names()), required=False, allow_blank=True
+    )  # type: ignore[assignment]
+    type = serializers.ChoiceField(choices=builtin_types(), required=False, allow_blank=True)
     limit = QueryIntegerField(min_value=1, max_value=MAX_LIMIT, default=20)
     cursor = serializers.CharField(
         required=False, allow_blank=True, max_length=8192, help_text="opaque; from `next`"
@@ -43,8 +48,6 @@ class RecordListParams(serializers.Serializer):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        # Validate against the registry as it is now, not as it was at import (the schema
-        # shows the import-time list, which is the same in a running process).
         cast(serializers.ChoiceField, self.fields["source"]).choices = list(SOURCES)
         cast(serializers.ChoiceField, self.fields["type"]).choices = known_types()
 
@@ -83,8 +86,13 @@ class RecordSerializer(serializers.Serializer):
 
 
 def _withheld_fields() -> str:
-    feeds = personal_feeds()
-    return "; ".join(f"{f.source}/{f.type}: {', '.join(sorted(feeds[f]))}" for f in sorted(feeds))
+    """The built-in feeds' personal fields (read at import, so no declared source's: those
+    would cost a read at every cold start), and where a declared source says its own."""
+    found = {f: personal_fields(f.source, f.type) for f in source_feeds(sorted(builtin_names()))}
+    listed = "; ".join(
+        f"{f.source}/{f.type}: {', '.join(sorted(v))}" for f, v in found.items() if v
+    )
+    return f"{listed}; a declared source's are its definition's `fields.personal`"
 
 
 class PersonalRecordSerializer(RecordSerializer):

@@ -21,7 +21,7 @@ from __future__ import annotations
 from typing import Any, Final
 
 from pipeline.core.errors import Forbidden
-from pipeline.sources import SOURCES, Feed, all_feeds
+from pipeline.sources import SOURCES
 from pipeline.sources.base import Source
 from pipeline.sources.declared.paths import under
 
@@ -50,12 +50,6 @@ def personal_fields(source: str, type_: str) -> frozenset[str]:
 def withheld(key: str, personal: frozenset[str]) -> bool:
     """Whether a data key is kept from readers without the scope: the prefix rule."""
     return any(under(key, path) or under(path, key) for path in personal)
-
-
-def personal_feeds() -> dict[Feed, frozenset[str]]:
-    """Every feed that has personal fields, with them (for docs and the schema)."""
-    found = {f: personal_fields(f.source, f.type) for f in all_feeds()}
-    return {f: fields for f, fields in found.items() if fields}
 
 
 def natural_id(record: dict[str, Any]) -> str:

@@ -212,7 +212,7 @@ def definition_current(name: str, *, config: PipelineConfig) -> StoredDefinition
 
 
 def _current(name: str, config: PipelineConfig) -> StoredDefinition | None:
-    return next((d for d in definitions.definitions_current(config=config) if d.name == name), None)
+    return definitions.definition_get(name, config=config)
 
 
 def _require(name: str, config: PipelineConfig) -> StoredDefinition:

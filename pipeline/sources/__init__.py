@@ -216,6 +216,11 @@ def is_known_feed(source: str, type_: str) -> bool:
     return found is not None and type_ in found.types
 
 
+def builtin_types() -> list[str]:
+    """Every type name a built-in source offers, sorted (read at import: asks no provider)."""
+    return sorted({t for name in builtin_names() for t in SOURCES[name].types})
+
+
 def known_types() -> list[str]:
     """Every type name any source offers, sorted."""
     return sorted({t for s in SOURCES.values() for t in s.types})

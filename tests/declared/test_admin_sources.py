@@ -7,7 +7,6 @@ from the sandbox's catalog fake on 127.0.0.1 (the local stack's loopback rule).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -17,7 +16,6 @@ from django.contrib.contenttypes.models import ContentType
 from django.test import Client
 
 from pipeline.core.constants import LEDGER_PK, LEDGER_SK
-from pipeline.local.sandbox import SandboxServer
 from pipeline.local.sandbox import catalog as catalog_fake
 from pipeline.models import Source
 from pipeline.services.definitions import definition_save
@@ -28,27 +26,6 @@ pytestmark = pytest.mark.django_db
 
 PAGES = "/admin/pipeline/source"
 SECRET_ENV = "TWL_SOURCE_SECRET_CATALOG"
-
-
-@pytest.fixture(scope="module")
-def running_sandbox() -> Iterator[SandboxServer]:
-    with SandboxServer() as server:
-        yield server
-
-
-@pytest.fixture
-def site(stack, settings, running_sandbox):
-    """The provisioned stack, loopback allowed (the local stack's rule), a fresh cache."""
-    settings.TWL_SOURCES_ALLOW_LOOPBACK = True
-    running_sandbox.faults.clear()
-    definitions_cache_clear()
-    yield stack
-    definitions_cache_clear()
-
-
-@pytest.fixture
-def catalog_url(running_sandbox) -> str:
-    return running_sandbox.catalog_url
 
 
 @pytest.fixture

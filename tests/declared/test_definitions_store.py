@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import json
 import logging
+import os
 from collections import Counter
 from typing import Any
 
@@ -519,3 +520,22 @@ def test_a_declared_record_shown_to_an_anonymous_reader_withholds_its_personal_p
     assert shown["title"] == "catalog item 7"
     assert record_shown(record, personal=True) == record
     assert not raw_allowed(record, personal=False) and raw_allowed(record, personal=True)
+
+
+def test_importing_the_site_reads_no_definition_so_a_cold_start_costs_none():
+    """A Lambda cold start imports the URLconf (serializers, schema parameters): no AWS read."""
+    import subprocess
+    import sys
+
+    env = dict(os.environ, AWS_ENDPOINT_URL="http://127.0.0.1:9")
+    env["DJANGO_SETTINGS_MODULE"] = "twl_site.settings"
+    code = (
+        "import django; django.setup(); import twl_site.urls, records_api.serializers;"
+        "from pipeline.sources import builtin_types; print(builtin_types())"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "declared sources unreadable" not in done.stderr
+    assert done.stdout.strip() == "['comment', 'post', 'user']"

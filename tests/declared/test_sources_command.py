@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import getpass
 import json
-from collections.abc import Iterator
 from io import StringIO
 from pathlib import Path
 from typing import Any
@@ -16,33 +15,11 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from pipeline.local.sandbox import SandboxServer
 from pipeline.local.sandbox import catalog as catalog_fake
 from pipeline.services.definitions import definition_save
 from pipeline.stores import definitions
-from pipeline.stores.declared_sources import definitions_cache_clear
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(scope="module")
-def running_sandbox() -> Iterator[SandboxServer]:
-    with SandboxServer() as server:
-        yield server
-
-
-@pytest.fixture
-def site(stack, settings, running_sandbox):
-    settings.TWL_SOURCES_ALLOW_LOOPBACK = True
-    running_sandbox.faults.clear()
-    definitions_cache_clear()
-    yield stack
-    definitions_cache_clear()
-
-
-@pytest.fixture
-def catalog_url(running_sandbox) -> str:
-    return running_sandbox.catalog_url
 
 
 def definition(base_url: str, name: str = "catalog", **changes: Any) -> dict[str, Any]:
