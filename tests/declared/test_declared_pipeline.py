@@ -199,6 +199,9 @@ def test_a_defined_source_flows_to_the_api_the_dashboard_and_the_analytics(
 def test_the_admin_and_the_command_give_identical_records(
     site, sandbox, client, django_user_model, tmp_path
 ):
+    from pipeline.services.definitions import definition_parse, definition_remove
+    from pipeline.sources.declared import definition_dict
+
     def records_after(define) -> dict[str, Any]:
         define()
         ingest(sources=["catalog"], config=site)
@@ -207,16 +210,27 @@ def test_the_admin_and_the_command_give_identical_records(
         return {r["id"]: (r["title"], r["data"]) for r in found}
 
     definition = catalog(sandbox.catalog_url)
-    by_admin = records_after(lambda: define_in_admin(client, django_user_model, definition))
-    client.logout()
-    call_command("sources", "export", "--output", str(tmp_path / "out.json"))
-    exported = json.loads((tmp_path / "out.json").read_text())["sources"]
-    assert exported == [json.loads(json.dumps(exported[0]))] and exported[0]["name"] == "catalog"
-    # Importing the same definition changes nothing; on a fresh stage it gives the same records.
-    call_command("sources", "import", str(tmp_path / "out.json"))
-    [current] = ledger_versions(site)
-    assert current == 1
-    assert len(by_admin) == 95
+
+    def in_admin() -> None:
+        define_in_admin(client, django_user_model, definition)
+        client.logout()  # both are then read as an anonymous reader
+
+    by_admin = records_after(in_admin)
+    exported_file = tmp_path / "out.json"
+    call_command("sources", "export", "--output", str(exported_file))
+    exported = json.loads(exported_file.read_text())["sources"]
+    assert exported == [definition_dict(definition_parse(definition))]
+    # Importing what is already there changes nothing.
+    call_command("sources", "import", str(exported_file))
+    assert ledger_versions(site) == [1]
+    # As on a fresh stage: no source, no record, no feed state; the command brings it back.
+    definition_remove("catalog", actor="test", config=site)
+    table, db = site.curated_table, aws.dynamodb(site)
+    for record_id in by_admin:
+        db.delete_item(TableName=table, Key={"id": {"S": record_id}})
+    ledger.feed_state_put(ledger.FeedState(source="catalog", type="item"), config=site)
+    by_command = records_after(lambda: call_command("sources", "import", str(exported_file)))
+    assert len(by_admin) == 95 and by_command == by_admin
 
 
 def ledger_versions(config) -> list[int]:
@@ -362,15 +376,17 @@ def test_an_edit_hides_at_once_what_it_makes_personal_and_restarts_an_incrementa
     assert {r["title"] for r in after} == {i["sku"] for i in ITEMS}
 
 
-def test_public_pages_say_why_a_fetch_stopped_without_its_internal_text():
+def test_the_runs_api_says_why_a_fetch_stopped_without_its_internal_text():
     from pipeline.stores.ledger import FeedOutcome
+    from records_api.serializers import FeedOutcomeSerializer
 
     failed = FeedOutcome(source="catalog", type="item", outcome="stored")
     failed.stopped = "stopped after page 1: page 2 failed: 500 for url: http://10.1.2.3/x?t=secret"
-    assert "10.1.2.3" not in (failed.public_stopped or "")
+    shown = FeedOutcomeSerializer(failed).data["stopped"]
+    assert shown.startswith("stopped early") and "10.1.2.3" not in shown
     bound = FeedOutcome(source="catalog", type="item", outcome="stored")
     bound.stopped = "stopped at the page bound (2 pages); 2 pages, 40 records kept"
-    assert bound.public_stopped == bound.stopped
+    assert FeedOutcomeSerializer(bound).data["stopped"] == bound.stopped
 
 
 def test_a_raw_item_is_read_by_its_fetching_version_and_a_deleted_sources_is_a_404(
