@@ -41,7 +41,8 @@ LIST_PARAMETERS = [
         "source",
         str,
         description=(
-            "a source's name (GET /api/ lists them); empty means all, any other is an empty page"
+            "a source's name (/api/analytics lists them in by_source); empty means all, "
+            "any other is an empty page"
         ),
     ),
     OpenApiParameter(
